@@ -1,0 +1,264 @@
+"""The on-disk dataset format shared by `dump`, `synth` and `open`.
+
+A dataset is a directory::
+
+    <root>/_evkit/dataset.json                      identity: format version, cluster id
+    <root>/_evkit/runs/<run_id>.json                one manifest per dump run
+    <root>/topic=<name>/partition=<n>/<start>-<end>.parquet
+
+A Parquet file named `<start>-<end>` (20-digit, zero-padded) covers the offsets `[start, end)`: every
+record Kafka delivered in that range is in it, and any offset of the range that is not in it was
+skipped by Kafka (transaction markers, aborted or compacted records). Files and manifests appear
+only complete: they are written under a hidden temporary name, fsynced and renamed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import DatasetError
+
+FORMAT_VERSION = 1
+META_DIR = "_evkit"
+RUNS_DIR = f"{META_DIR}/runs"
+IDENTITY_FILE = f"{META_DIR}/dataset.json"
+PARQUET_META_KEY = b"evkit"
+
+HEADER_TYPE = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
+
+# One row per Kafka record. `key_text` is the key decoded as UTF-8 where it is valid UTF-8, else null.
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("partition", pa.int32(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("timestamp", pa.timestamp("ms", tz="UTC")),
+        pa.field("timestamp_type", pa.string()),
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+        pa.field("headers", HEADER_TYPE, nullable=False),
+        pa.field("leader_epoch", pa.int32()),
+        pa.field("key_size", pa.int32()),
+        pa.field("value_size", pa.int32()),
+        pa.field("key_text", pa.string()),
+    ]
+)
+
+TIMESTAMP_TYPES = ("create", "log_append")
+
+_FILE_RE = re.compile(r"^(\d{20})-(\d{20})\.parquet$")
+
+
+def partition_dir(root: Path, topic: str, partition: int) -> Path:
+    return Path(root) / f"topic={topic}" / f"partition={partition}"
+
+
+def file_name(start: int, end: int) -> str:
+    """Name of the file covering offsets [start, end)."""
+    return f"{start:020d}-{end:020d}.parquet"
+
+
+def parse_file_name(name: str) -> tuple[int, int] | None:
+    match = _FILE_RE.match(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def data_files(root: Path) -> Iterator[Path]:
+    """Every committed Parquet file of the dataset (hidden temporaries excluded)."""
+    yield from sorted(Path(root).glob("topic=*/partition=*/*.parquet"))
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path(final: Path) -> Path:
+    """A hidden name beside `final` that no dataset glob matches."""
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def commit_file(tmp: Path, final: Path) -> None:
+    """fsync `tmp`, rename it to `final` and fsync the directory: the file appears complete or not at all."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=False, default=str)
+            fh.write("\n")
+        commit_file(Path(tmp), path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_temporaries(directory: Path) -> int:
+    """Delete hidden temporaries left by an interrupted writer; return how many."""
+    count = 0
+    for tmp in Path(directory).rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class FileEntry:
+    """A committed data file as a manifest lists it (path relative to the dataset root)."""
+
+    path: str
+    start: int
+    end: int
+    rows: int
+    first_offset: int | None
+    last_offset: int | None
+    bytes: int
+    sha256: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class PartitionFileWriter:
+    """Streams record batches of one partition into one Parquet file covering [start, end).
+
+    The file is written under a temporary name; `commit(end)` closes it, renames it to its final
+    name and returns its FileEntry. `abort()` removes the temporary.
+    """
+
+    def __init__(self, root: Path, topic: str, partition: int, start: int, *, run_id: str,
+                 compression: str = "zstd", compression_level: int | None = 3):
+        self.root = Path(root)
+        self.topic, self.partition, self.start, self.run_id = topic, partition, start, run_id
+        self.directory = partition_dir(self.root, topic, partition)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.directory / f".{file_name(start, start)}.{os.getpid()}.tmp"
+        self.rows = 0
+        self.first_offset: int | None = None
+        self.last_offset: int | None = None
+        self.data_bytes = 0
+        self._writer = pq.ParquetWriter(
+            self.tmp, RECORD_SCHEMA, compression=compression, compression_level=compression_level,
+            write_statistics=True, use_dictionary=["topic", "timestamp_type"],
+        )
+
+    def write(self, table: pa.Table) -> None:
+        """Append a table of records (in offset order) as one row group."""
+        if table.num_rows == 0:
+            return
+        offsets = table.column("offset")
+        if self.first_offset is None:
+            self.first_offset = offsets[0].as_py()
+        self.last_offset = offsets[-1].as_py()
+        self.rows += table.num_rows
+        self.data_bytes += table.nbytes
+        self._writer.write_table(table, row_group_size=table.num_rows)
+
+    def commit(self, end: int) -> FileEntry:
+        meta = {"format": FORMAT_VERSION, "run_id": self.run_id, "topic": self.topic,
+                "partition": self.partition, "start": self.start, "end": end, "rows": self.rows}
+        self._writer.add_key_value_metadata({PARQUET_META_KEY: json.dumps(meta).encode()})
+        self._writer.close()
+        final = self.directory / file_name(self.start, end)
+        commit_file(self.tmp, final)
+        return FileEntry(
+            path=final.relative_to(self.root).as_posix(), start=self.start, end=end, rows=self.rows,
+            first_offset=self.first_offset, last_offset=self.last_offset,
+            bytes=final.stat().st_size, sha256=sha256_file(final),
+        )
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def file_metadata(path: Path) -> dict:
+    """The evkit key-value metadata of a data file; DatasetError if the file is not readable Parquet."""
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+    raw = (meta.metadata or {}).get(PARQUET_META_KEY)
+    if raw is None:
+        raise DatasetError(f"{path}: Parquet file has no evkit metadata; it was not written by evkit")
+    info = json.loads(raw)
+    info["num_rows"] = meta.num_rows
+    return info
+
+
+def read_identity(root: Path) -> dict | None:
+    path = Path(root) / IDENTITY_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+
+
+def write_identity(root: Path, cluster_id: str) -> None:
+    atomic_write_json(Path(root) / IDENTITY_FILE, {"format": FORMAT_VERSION, "cluster_id": cluster_id})
+
+
+def manifest_path(root: Path, run_id: str) -> Path:
+    return Path(root) / RUNS_DIR / f"{run_id}.json"
+
+
+def read_manifests(root: Path) -> list[dict]:
+    """Every run manifest of a dataset, oldest first; DatasetError for one that is not valid JSON."""
+    manifests = []
+    for path in sorted((Path(root) / RUNS_DIR).glob("*.json")):
+        try:
+            manifests.append(json.loads(path.read_text()))
+        except ValueError as exc:
+            raise DatasetError(f"{path}: manifest is not valid JSON ({exc})") from None
+    return manifests
+
+
+def write_manifest(root: Path, manifest: dict) -> None:
+    atomic_write_json(manifest_path(root, manifest["run_id"]), manifest)
+
+
+def offset_gaps(offsets: list[int], start: int, end: int) -> list[list[int]]:
+    """The half-open intervals of [start, end) that `offsets` (sorted, unique) does not cover."""
+    gaps = []
+    expected = start
+    for offset in offsets:
+        if offset > expected:
+            gaps.append([expected, offset])
+        expected = offset + 1
+    if end > expected:
+        gaps.append([expected, end])
+    return gaps
