@@ -20,10 +20,12 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from .errors import DatasetError
@@ -262,3 +264,114 @@ def offset_gaps(offsets: list[int], start: int, end: int) -> list[list[int]]:
     if end > expected:
         gaps.append([expected, end])
     return gaps
+
+
+def utf8_or_none(data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def records_table(rows: list[dict]) -> pa.Table:
+    """Build a RECORD_SCHEMA table from dicts with topic, partition, offset, timestamp (epoch ms or
+    datetime), key, value and optionally headers [(key, value)], timestamp_type, leader_epoch.
+
+    The derived columns (key_size, value_size, key_text) are computed here.
+    """
+    columns: dict[str, list] = {field.name: [] for field in RECORD_SCHEMA}
+    for row in rows:
+        key, value = row.get("key"), row.get("value")
+        columns["topic"].append(row["topic"])
+        columns["partition"].append(row["partition"])
+        columns["offset"].append(row["offset"])
+        columns["timestamp"].append(row.get("timestamp"))
+        columns["timestamp_type"].append(row.get("timestamp_type", "create"))
+        columns["key"].append(key)
+        columns["value"].append(value)
+        columns["headers"].append([{"key": k, "value": v} for k, v in row.get("headers") or ()])
+        columns["leader_epoch"].append(row.get("leader_epoch"))
+        columns["key_size"].append(None if key is None else len(key))
+        columns["value_size"].append(None if value is None else len(value))
+        columns["key_text"].append(utf8_or_none(key))
+    return pa.Table.from_pydict(columns, schema=RECORD_SCHEMA)
+
+
+def write_records(
+    root: Path,
+    table: pa.Table,
+    *,
+    cluster_id: str = "synthetic",
+    topic_configs: dict[str, dict[str, str]] | None = None,
+    ranges: dict[tuple[str, int], tuple[int, int]] | None = None,
+    partition_counts: dict[str, int] | None = None,
+    request: dict | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Write a complete dataset run from an in-memory RECORD_SCHEMA table; return its manifest.
+
+    Used by `synth` and by tests that need a dataset without a broker. Each partition becomes one
+    file covering `ranges[(topic, partition)]` (default: first offset to last offset + 1); offsets of
+    the range missing from the table are recorded as skipped, exactly as a dump records them.
+    """
+    from . import __version__
+
+    root = Path(root)
+    identity = read_identity(root)
+    if identity is not None and identity["cluster_id"] != cluster_id:
+        raise DatasetError(f"{root} holds data of cluster {identity['cluster_id']}, not {cluster_id}")
+    write_identity(root, cluster_id)
+    run_id = run_id or new_run_id()
+    started = utc_now()
+    table = table.sort_by([("topic", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
+    keys = sorted(set(zip(table.column("topic").to_pylist(), table.column("partition").to_pylist())))
+    for topic_partition in ranges or {}:
+        if topic_partition not in keys:
+            keys.append(topic_partition)
+    partitions = []
+    for topic, partition in sorted(keys):
+        mask = pa.compute.and_(pa.compute.equal(table.column("topic"), topic),
+                               pa.compute.equal(table.column("partition"), partition))
+        part = table.filter(mask)
+        offsets = part.column("offset").to_pylist()
+        start, end = (ranges or {}).get((topic, partition), (offsets[0], offsets[-1] + 1) if offsets else (0, 0))
+        writer = PartitionFileWriter(root, topic, partition, start, run_id=run_id)
+        writer.write(part)
+        entry = writer.commit(end)
+        data_bytes = sum(pa.compute.sum(part.column(c)).as_py() or 0 for c in ("key_size", "value_size"))
+        partitions.append({
+            "topic": topic, "partition": partition,
+            "request": {"start": start, "end": end},
+            "watermarks_start": {"low": start, "high": end}, "watermarks_end": {"low": start, "high": end},
+            "start": start, "end": end,
+            "first_offset": offsets[0] if offsets else None, "last_offset": offsets[-1] if offsets else None,
+            "records": len(offsets), "bytes": data_bytes,
+            "skipped": offset_gaps(offsets, start, end), "complete": True,
+            "files": [entry.to_json()],
+        })
+    topics = sorted({topic for topic, _ in keys})
+    manifest = {
+        "format": FORMAT_VERSION, "run_id": run_id, "status": "complete",
+        "tool": {"evkit": __version__}, "cluster_id": cluster_id,
+        "request": request or {"source": "write_records"}, "client_config": {}, "isolation": None,
+        "started_at": started, "finished_at": utc_now(),
+        "topics": {
+            t: {"partition_count": (partition_counts or {}).get(t, 1 + max(p for tt, p in keys if tt == t)),
+                "configs": (topic_configs or {}).get(t, {})}
+            for t in topics
+        },
+        "partitions": partitions,
+        "totals": {"records": sum(p["records"] for p in partitions), "bytes": sum(p["bytes"] for p in partitions)},
+    }
+    write_manifest(root, manifest)
+    return manifest
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(3).hex()
