@@ -1,0 +1,289 @@
+"""Kafka clients' key partitioners, recomputed over whole key columns.
+
+Every function here works on a column of keys at once (NumPy over the Arrow buffers: rows are
+ordered by key length and each step of a hash runs over all keys that are still that long), so
+millions of keys cost a few NumPy passes per 4 key bytes, never a Python call per key.
+
+Sources, and what each partitioner does with a null or empty key (`-1` = the client picks a
+partition at random, round-robin or sticky, so the key says nothing about where the record went):
+
+=========================  ==========================================================  =====  =====
+name                       formula and source                                          null   empty
+=========================  ==========================================================  =====  =====
+java_murmur2               ``(murmur2(key) & 0x7fffffff) % n``; kafka-clients            -1    hash
+                           ``BuiltInPartitioner.partitionForKey``/``Utils.murmur2``;
+                           also kafkajs >= 2 default, librdkafka ``murmur2(_random)``,
+                           franz-go, kafka-python
+librdkafka_consistent      ``crc32(key) % n`` (CRC-32/IEEE, unsigned); librdkafka        -1     -1
+                           ``consistent_random`` (its default) in ``rdkafka_msg.c``;
+                           Sarama ``NewConsistentCRCHashPartitioner``
+librdkafka_fnv1a           ``abs(int32(fnv1a32(key))) % n`` as uint32; librdkafka        -1    hash
+                           ``rdfnv1a.c`` (``fnv1a_random``)
+sarama_hash                ``p = int32(fnv1a32(key)) % n; if p < 0: p = -p``; Sarama     -1    hash
+                           ``NewHashPartitioner`` (its default)
+sarama_reference           ``(int32(fnv1a32(key)) & 0x7fffffff) % n``; Sarama            -1    hash
+                           ``NewReferenceHashPartitioner``
+kafkajs_legacy             Java's formula over kafkajs 1.x's murmur2                      -1    hash
+                           (``partitioners/legacy/murmur2.js``): JavaScript float
+                           arithmetic, ``length / 4`` not floored (so a partial last
+                           block is hashed twice, zero-padded) and ``*=`` is a float64
+                           multiply that loses low bits instead of wrapping mod 2**32
+=========================  ==========================================================  =====  =====
+
+librdkafka's non-random variants differ only for null/empty keys: ``consistent`` sends both to
+partition 0, ``murmur2`` and ``fnv1a`` hash a null key as if it were empty. ``librdkafka_fnv1a``
+and ``sarama_hash`` agree on every non-null key, including an FNV-1a value of INT32_MIN (both give
+``2**31 % n``): a producer on either is reported as the pair, see `EQUIVALENT`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import UsageError
+
+PARTITIONERS = (
+    "java_murmur2",
+    "librdkafka_consistent",
+    "librdkafka_fnv1a",
+    "sarama_hash",
+    "sarama_reference",
+    "kafkajs_legacy",
+)
+
+# Partitioners that place every non-null key identically: indistinguishable from the data.
+EQUIVALENT = {"librdkafka_fnv1a": "sarama_hash", "sarama_hash": "librdkafka_fnv1a"}
+
+_M = np.uint32(0x5BD1E995)
+_MURMUR_SEED = 0x9747B28C
+_FNV_OFFSET = np.uint32(0x811C9DC5)
+_FNV_PRIME = np.uint32(0x01000193)
+_BLOCK_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
+
+
+def _crc32_tables() -> np.ndarray:
+    """Slicing-by-4 tables of the reflected CRC-32/IEEE polynomial 0xEDB88320."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1).astype(np.uint32)
+    tables = [table]
+    for _ in range(3):
+        previous = tables[-1]
+        tables.append((previous >> 8) ^ table[previous & 0xFF])
+    return np.stack(tables)
+
+
+_CRC_TABLES = _crc32_tables()
+
+
+class KeyColumn:
+    """Keys laid out for column-wise hashing: one padded byte buffer, rows sorted by length (longest first).
+
+    `rows_longer_than(n)` counts the keys longer than n bytes; since rows are sorted longest first,
+    those keys are a prefix, so each step of a hash updates `h[:rows]` in place.
+    """
+
+    def __init__(self, keys: pa.Array | pa.ChunkedArray | Sequence[bytes | None] | np.ndarray):
+        array = _as_binary_array(keys)
+        self.size = len(array)
+        self.null = array.is_null().to_numpy(zero_copy_only=False)
+        offsets_type = np.int64 if pa.types.is_large_binary(array.type) else np.int32
+        buffers = array.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=offsets_type)[array.offset: array.offset + self.size + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+        # Four zero bytes past the end so a 4-byte read at any key's last block stays in bounds.
+        self.data = np.concatenate([data[: int(offsets[-1]) if self.size else 0], np.zeros(4, np.uint8)])
+        starts = offsets[:-1].astype(np.int64)
+        lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
+        lengths[self.null] = 0
+        sort_key = lengths.astype(np.uint16) if (self.size and lengths.max() < 1 << 16) else lengths
+        self.order = np.argsort(~sort_key if sort_key.dtype == np.uint16 else -sort_key, kind="stable")
+        self.starts = starts[self.order]
+        self.lengths = lengths[self.order]
+        self.empty = (lengths == 0) & ~self.null
+        self._negated_lengths = -self.lengths
+        self.max_length = int(self.lengths[0]) if self.size else 0
+
+    def rows_longer_than(self, length: int) -> int:
+        return int(np.searchsorted(self._negated_lengths, -length, side="left"))
+
+    def word(self, rows: int, byte_offset: np.ndarray | int) -> np.ndarray:
+        """The little-endian uint32 at `start + byte_offset` of the first `rows` keys."""
+        position = self.starts[:rows] + byte_offset
+        data = self.data
+        word = data[position].astype(np.uint32)
+        word |= data[position + 1].astype(np.uint32) << 8
+        word |= data[position + 2].astype(np.uint32) << 16
+        word |= data[position + 3].astype(np.uint32) << 24
+        return word
+
+    def tail(self) -> tuple[np.ndarray, np.ndarray]:
+        """The 0-3 bytes after the last full 4-byte block as a little-endian uint32, and their count."""
+        remainder = self.lengths & 3
+        return self.word(self.size, self.lengths & ~3) & _BLOCK_MASKS[remainder], remainder
+
+    def unsort(self, sorted_values: np.ndarray) -> np.ndarray:
+        values = np.empty_like(sorted_values)
+        values[self.order] = sorted_values
+        return values
+
+
+def _as_binary_array(keys) -> pa.Array:
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks() if keys.num_chunks != 1 else keys.chunk(0)
+    if not isinstance(keys, pa.Array):
+        keys = pa.array(list(keys) if isinstance(keys, np.ndarray) else keys, type=pa.binary())
+    if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        keys = keys.cast(pa.large_binary() if pa.types.is_large_string(keys.type) else pa.binary())
+    if not (pa.types.is_binary(keys.type) or pa.types.is_large_binary(keys.type)):
+        raise UsageError(f"keys must be binary or string, not {keys.type}")
+    return keys
+
+
+def murmur2(column: KeyColumn) -> np.ndarray:
+    """Kafka's murmur2 (Java `Utils.murmur2`) of every key, as uint32 in the column's sorted order."""
+    h = np.uint32(_MURMUR_SEED) ^ column.lengths.astype(np.uint32)
+    for block in range(column.max_length >> 2):
+        rows = column.rows_longer_than(4 * block + 3)
+        k = column.word(rows, 4 * block)
+        k *= _M
+        k ^= k >> 24
+        k *= _M
+        head = h[:rows]
+        head *= _M
+        head ^= k
+    tail, remainder = column.tail()
+    h ^= tail
+    h = np.where(remainder != 0, h * _M, h)
+    h ^= h >> 13
+    h *= _M
+    h ^= h >> 15
+    return h
+
+
+def _js_times_m(bits: np.ndarray) -> np.ndarray:
+    """JavaScript `x *= 0x5bd1e995` on an int32 `x`, then ToInt32: a float64 product, rounded, taken mod 2**32."""
+    product = bits.view(np.int32).astype(np.float64) * float(_M)
+    return product.astype(np.int64).astype(np.uint32)
+
+
+def kafkajs_legacy_murmur2(column: KeyColumn) -> np.ndarray:
+    """kafkajs 1.x `legacy/murmur2.js`, bit for bit: see the module docstring for its two bugs."""
+    h = np.uint32(_MURMUR_SEED) ^ column.lengths.astype(np.uint32)
+    # `i < length / 4` is a float comparison: a partial last block gets a loop pass of its own.
+    for block in range((column.max_length + 3) >> 2):
+        rows = column.rows_longer_than(4 * block)
+        # Bytes past the end read as `undefined & 0xff`, which is 0.
+        present = np.minimum(column.lengths[:rows] - 4 * block, 4)
+        k = _js_times_m(column.word(rows, 4 * block) & _BLOCK_MASKS[present])
+        k ^= k >> 24
+        h[:rows] = _js_times_m(h[:rows]) ^ _js_times_m(k)
+    tail, remainder = column.tail()
+    h ^= tail
+    h = np.where(remainder != 0, _js_times_m(h), h)
+    h ^= h >> 13
+    h = _js_times_m(h)
+    h ^= h >> 15
+    return h
+
+
+def crc32(column: KeyColumn) -> np.ndarray:
+    """CRC-32/IEEE (zlib's crc32) of every key, slicing by 4 bytes."""
+    t0, t1, t2, t3 = _CRC_TABLES
+    crc = np.full(column.size, 0xFFFFFFFF, dtype=np.uint32)
+    for block in range(column.max_length >> 2):
+        rows = column.rows_longer_than(4 * block + 3)
+        c = crc[:rows] ^ column.word(rows, 4 * block)
+        crc[:rows] = t3[c & 0xFF] ^ t2[(c >> 8) & 0xFF] ^ t1[(c >> 16) & 0xFF] ^ t0[c >> 24]
+    tail, remainder = column.tail()
+    for byte in range(3):
+        shifted = crc ^ ((tail >> (8 * byte)) & 0xFF)
+        crc = np.where(remainder > byte, t0[shifted & 0xFF] ^ (crc >> 8), crc)
+    return crc ^ np.uint32(0xFFFFFFFF)
+
+
+def fnv1a32(column: KeyColumn) -> np.ndarray:
+    """32-bit FNV-1a (offset 0x811c9dc5, prime 0x01000193) of every key."""
+    h = np.full(column.size, _FNV_OFFSET, dtype=np.uint32)
+    for block in range(column.max_length >> 2):
+        rows = column.rows_longer_than(4 * block + 3)
+        word = column.word(rows, 4 * block)
+        head = h[:rows]
+        for byte in range(4):
+            head ^= (word >> (8 * byte)) & 0xFF
+            head *= _FNV_PRIME
+    tail, remainder = column.tail()
+    for byte in range(3):
+        h = np.where(remainder > byte, (h ^ ((tail >> (8 * byte)) & 0xFF)) * _FNV_PRIME, h)
+    return h
+
+
+def _masked_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
+    return ((h & np.uint32(0x7FFFFFFF)) % np.uint32(num_partitions)).astype(np.int32)
+
+
+def _abs_int32_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
+    """librdkafka's `abs(int32 h)` as uint32 (INT32_MIN stays 2**31), modulo n; equals Sarama's default."""
+    signed = h.view(np.int32).astype(np.int64)
+    return (np.abs(signed) % num_partitions).astype(np.int32)
+
+
+def _unsigned_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
+    return (h % np.uint32(num_partitions)).astype(np.int32)
+
+
+_HASHES = {
+    "java_murmur2": (murmur2, _masked_mod),
+    "librdkafka_consistent": (crc32, _unsigned_mod),
+    "librdkafka_fnv1a": (fnv1a32, _abs_int32_mod),
+    "sarama_hash": (fnv1a32, _abs_int32_mod),
+    "sarama_reference": (fnv1a32, _masked_mod),
+    "kafkajs_legacy": (kafkajs_legacy_murmur2, _masked_mod),
+}
+
+# Partitioners whose client sends an empty key somewhere at random rather than hashing it.
+_EMPTY_IS_RANDOM = frozenset({"librdkafka_consistent"})
+
+
+def check_partitioners(partitioners: Sequence[str]) -> tuple[str, ...]:
+    unknown = [name for name in partitioners if name not in PARTITIONERS]
+    if unknown:
+        raise UsageError(f"unknown partitioner {unknown[0]!r}; choose from {', '.join(PARTITIONERS)}")
+    return tuple(partitioners)
+
+
+def _check_partition_count(num_partitions: int) -> None:
+    if isinstance(num_partitions, bool) or not isinstance(num_partitions, (int, np.integer)) or num_partitions < 1:
+        raise UsageError(f"the partition count must be a positive integer, not {num_partitions!r}")
+
+
+def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
+    """The partition of every key under each named partitioner (int32, -1 where the client picks at random).
+
+    Hashes shared by several partitioners (FNV-1a) are computed once per call.
+    """
+    _check_partition_count(num_partitions)
+    names = check_partitioners(partitioners)
+    column = keys if isinstance(keys, KeyColumn) else KeyColumn(keys)
+    hashes: dict = {}
+    placed: dict[str, np.ndarray] = {}
+    for name in names:
+        hash_function, to_partition = _HASHES[name]
+        if hash_function not in hashes:
+            hashes[hash_function] = hash_function(column)
+        partition = column.unsort(to_partition(hashes[hash_function], int(num_partitions)))
+        partition[column.null] = -1
+        if name in _EMPTY_IS_RANDOM:
+            partition[column.empty] = -1
+        placed[name] = partition
+    return placed
+
+
+def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:
+    """The partition (int32) each key goes to under `partitioner`; -1 where that client picks at random.
+
+    `keys` is a pyarrow binary/string array (or chunked array) or a sequence of bytes/None.
+    """
+    return partition_all(keys, num_partitions, (partitioner,))[partitioner]
