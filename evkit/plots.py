@@ -1,0 +1,111 @@
+"""Plots for the places where a person would rather look than read.
+
+Each function takes a DuckDB relation or a pandas DataFrame (a relation is reduced to the columns
+the plot needs before it is fetched) and returns a matplotlib Figure; nothing is shown or saved, so
+the same functions serve notebooks and headless reports.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+# How each finding is drawn on a timeline: (marker, colour, label).
+FINDING_MARKERS = {
+    "duplicate": ("x", "tab:red", "duplicate"),
+    "offset_gap": ("|", "tab:orange", "offset gap"),
+    "sequence_gap": ("|", "tab:orange", "sequence gap"),
+    "sequence_regression": ("v", "tab:purple", "sequence regression"),
+    "out_of_order": ("v", "tab:purple", "late / out of order"),
+    "silence": ("s", "tab:gray", "silence"),
+}
+
+
+def to_frame(data, columns: list[str]) -> pd.DataFrame:
+    """The given columns of a DuckDB relation or DataFrame as a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        return data[columns].copy()
+    return data.select(", ".join(f'"{c}"' for c in columns)).df()
+
+
+def lane_names(frame: pd.DataFrame, lane: str) -> pd.Series:
+    """`topic/partition` lanes, or the entity itself."""
+    if lane == "partition":
+        return frame["topic"].astype(str) + "/" + frame["partition"].astype("Int64").astype(str)
+    return frame[lane].astype(str)
+
+
+def timeline(events, findings=None, *, lane: str = "partition", time: str = "timestamp",
+             max_lanes: int = 40) -> plt.Figure:
+    """Swimlanes: one row per topic/partition (or per entity with `lane="entity"`), a dot per event
+    at its `time`, and each finding drawn on its lane at its first and last timestamp."""
+    columns = ["topic", "partition", time] if lane == "partition" else [lane, time]
+    frame = to_frame(events, columns).dropna(subset=[time])
+    frame["lane"] = lane_names(frame, lane)
+    lanes = sorted(frame["lane"].unique())[:max_lanes]
+    position = {name: n for n, name in enumerate(lanes)}
+    fig, ax = plt.subplots(figsize=(12, 0.35 * len(lanes) + 1.5))
+    shown = frame[frame["lane"].isin(position)]
+    ax.scatter(shown[time], shown["lane"].map(position), s=4, color="tab:blue", alpha=0.35, label="event", linewidths=0)
+    if findings is not None and lane == "partition":
+        marks = to_frame(findings, ["check", "topic", "partition", "first_ts", "last_ts"])
+        marks = marks[marks["partition"].notna()]
+        marks["lane"] = lane_names(marks, "partition")
+        for check, group in marks[marks["lane"].isin(position)].groupby("check"):
+            marker, colour, label = FINDING_MARKERS.get(check, ("D", "black", check))
+            stamps = pd.concat([group[["first_ts", "lane"]].rename(columns={"first_ts": "ts"}),
+                                group[["last_ts", "lane"]].rename(columns={"last_ts": "ts"})])
+            ax.scatter(stamps["ts"], stamps["lane"].map(position), marker=marker, s=80, color=colour, label=label)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{time} (UTC)")
+    ax.set_title(f"Timeline per {lane}" + (f" (first {max_lanes} lanes)" if len(position) == max_lanes else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def event_rate(events, *, by: str = "topic", time: str = "timestamp", bucket: str = "10s") -> plt.Figure:
+    """Events per `bucket` over time, one line per `by` value: bursts and silences stand out."""
+    frame = to_frame(events, [by, time]).dropna(subset=[time])
+    counts = frame.groupby([pd.Grouper(key=time, freq=bucket), by]).size().unstack(by, fill_value=0)
+    fig, ax = plt.subplots(figsize=(12, 4))
+    counts.plot(ax=ax, linewidth=1)
+    ax.set_ylabel(f"events per {bucket}")
+    ax.set_xlabel(f"{time} (UTC)")
+    ax.set_title(f"Event rate by {by}")
+    fig.tight_layout()
+    return fig
+
+
+def lateness(events, *, by: str = "topic", bins: int = 50) -> plt.Figure:
+    """Distribution of broker time minus event time (seconds, log-scaled counts): the long tail is
+    the late events."""
+    frame = to_frame(events, [by, "timestamp", "event_time"]).dropna()
+    frame["lateness_s"] = (frame["timestamp"] - frame["event_time"]).dt.total_seconds()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, group in frame.groupby(by):
+        ax.hist(group["lateness_s"], bins=bins, histtype="step", label=str(name), log=True)
+    ax.set_xlabel("broker timestamp - event time (s)")
+    ax.set_ylabel("events")
+    ax.set_title("Lateness")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def value_sizes(records, *, top: int = 5) -> plt.Figure:
+    """Value size over time of the `top` keys with the largest values: a document that keeps growing
+    climbs instead of staying flat."""
+    frame = to_frame(records, ["topic", "key_text", "timestamp", "value_size"]).dropna()
+    frame["series"] = frame["topic"] + " / " + frame["key_text"]
+    largest = frame.groupby("series")["value_size"].max().nlargest(top).index
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name in largest:
+        series = frame[frame["series"] == name].sort_values("timestamp")
+        ax.plot(series["timestamp"], series["value_size"], label=name)
+    ax.set_ylabel("value bytes")
+    ax.set_xlabel("timestamp (UTC)")
+    ax.set_title(f"Value size of the {top} largest keys")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
