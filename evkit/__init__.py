@@ -1,8 +1,14 @@
 """evkit: dump exact ranges of Kafka topics to Parquet and analyse them with DuckDB."""
 from __future__ import annotations
 
+import logging
+
 __version__ = "0.1.0"
 
+# A library logs, the application decides where to: silence the "no handler" fallback.
+logging.getLogger("evkit").addHandler(logging.NullHandler())
+
+from .dump import dump
 from .errors import (
     AuthenticationFailed,
     BrokerUnreachable,
@@ -26,4 +32,5 @@ __all__ = [
     "UnknownTopic",
     "UsageError",
     "__version__",
+    "dump",
 ]

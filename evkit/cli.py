@@ -22,6 +22,33 @@ def cli() -> None:
 # Commands are added below this line, one block per command, each calling its evkit function.
 
 
+@cli.command("dump")
+@click.option("--bootstrap", "-b", help="Bootstrap servers, HOST:PORT[,HOST:PORT].")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory.")
+@click.option("--topic", "-t", "topics", multiple=True, required=True,
+              help="Topic, TOPIC:0,3-5 for some partitions, or /REGEX/. Repeatable.")
+@click.option("--start", "-s", multiple=True, help="beginning | end | OFFSET | -N | ISO-8601 | @EPOCH_MS | -2h; "
+              "TOPIC:PARTITION=POS overrides one partition. Default: beginning.")
+@click.option("--end", "-e", multiple=True, help="Exclusive end, same forms as --start. Default: the end offset "
+              "when the dump starts.")
+@click.option("--isolation", type=click.Choice(["read_committed", "read_uncommitted"]), default="read_committed",
+              show_default=True, help="read_committed hides aborted transactions, as real consumers see them.")
+@click.option("-X", "config", multiple=True, metavar="KEY=VALUE", help="Any librdkafka property. Repeatable.")
+@click.option("-F", "config_file", type=click.Path(dir_okay=False), help="librdkafka properties file.")
+@click.option("--max-rate", type=float, help="Read at most this many MB/s (key + value bytes).")
+@click.option("--file-size", type=int, default=128 * 1024 * 1024, show_default=True,
+              help="Roll Parquet files at about this many bytes.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for a broker before failing.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
+@click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
+def dump_command(topics, start, end, config, **options) -> None:
+    """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
+    from .dump import dump
+
+    dump(topics=topics, start=list(start) or None, end=list(end) or None, config=list(config), **options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning evkit errors into one line and exit code 2."""
     try:

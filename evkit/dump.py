@@ -1,0 +1,622 @@
+"""`evkit dump`: exact, read-only, resumable dumps of Kafka topic ranges to a Parquet dataset.
+
+The dump resolves a plan (per partition: watermarks and the range [start, end) to read), prints it,
+then reads every partition with assign() - never a group subscription, never a commit - and writes
+files that each cover an exact offset range. A run's manifest is rewritten after every file, so an
+interrupted dump (Ctrl-C, kill -9, a lost broker) resumes from the committed files when the same
+command is run again, and a later end only reads what the dataset does not hold yet.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import confluent_kafka
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from confluent_kafka import KafkaError as RdKafkaError, TopicPartition
+
+from . import __version__
+from .client import Connection, client_config, describe_error, redact
+from .dataset import (
+    FORMAT_VERSION,
+    RECORD_SCHEMA,
+    FileEntry,
+    PartitionFileWriter,
+    data_files,
+    file_metadata,
+    new_run_id,
+    offset_gaps,
+    parse_file_name,
+    partition_dir,
+    read_identity,
+    read_manifests,
+    remove_temporaries,
+    sha256_file,
+    utc_now,
+    write_identity,
+    write_manifest,
+)
+from .errors import BrokerUnreachable, DatasetError, EvkitError, OffsetOutOfRange, UnknownTopic, UsageError
+from .progress import Progress
+from .ranges import PositionSpec, TopicSelector, parse_position_spec, parse_topic
+
+ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
+TIMESTAMP_TYPE_NAMES = {1: "create", 2: "log_append"}
+DEFAULT_FILE_SIZE = 128 * 1024 * 1024
+DEFAULT_BATCH = 10_000
+
+
+@dataclass
+class PartitionPlan:
+    """What a dump reads of one partition: the request, the watermarks and the resolved [start, end)."""
+
+    topic: str
+    partition: int
+    request: dict
+    low: int
+    high: int
+    start: int
+    end: int
+    read: list[list[int]] = field(default_factory=list)  # sub-intervals not yet in the dataset
+    note: str = ""
+
+    @property
+    def max_records(self) -> int:
+        return sum(e - s for s, e in self.read)
+
+
+def dump(
+    *,
+    bootstrap: str | None,
+    out: str | Path,
+    topics: list[str] | tuple[str, ...],
+    start: str | int | list[str] | None = "beginning",
+    end: str | int | list[str] | None = None,
+    isolation: str = "read_committed",
+    config: dict[str, str] | list[str] | None = None,
+    config_file: str | Path | None = None,
+    max_rate: float | None = None,
+    file_size: int = DEFAULT_FILE_SIZE,
+    batch_size: int = DEFAULT_BATCH,
+    timeout: float = 30.0,
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Dump the selected ranges to the dataset directory `out`; return the run's manifest.
+
+    `topics` are selectors (`orders`, `orders:0,3-5`, `/regex/`); `start`/`end` positions are
+    `beginning`, `end`, an offset, `-N` (last N), an ISO-8601 timestamp with zone, `@epoch-ms` or
+    `-2h`-style relative times, each optionally overridden per partition (`orders:3=1000`). End is
+    exclusive and defaults to the end offset seen when the dump starts (the last stable offset under
+    read_committed, the default, so aborted transactions never show up as data). With
+    `dry_run=True` the plan is printed and returned (as the manifest's `partitions`) and nothing is read.
+    """
+    if isolation not in ISOLATION_LEVELS:
+        raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
+    if not topics:
+        raise UsageError("give at least one --topic")
+    if max_rate is not None and max_rate <= 0:
+        raise UsageError("--max-rate must be a positive number of MB/s")
+    selectors = [parse_topic(t) for t in topics]
+    now_ms = int(time.time() * 1000)
+    start_spec = parse_position_spec(start, "beginning", now_ms=now_ms, option="--start")
+    end_spec = parse_position_spec(end, "end", now_ms=now_ms, option="--end")
+    settings = client_config(bootstrap, config=config, config_file=config_file)
+    out = Path(out)
+    request = {
+        "topics": list(topics), "start": _as_list(start), "end": _as_list(end), "isolation": isolation,
+    }
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+
+    conn = Connection(settings, isolation=isolation, timeout=timeout)
+    try:
+        metadata = conn.metadata()
+        cluster_id = metadata.cluster_id
+        _check_dataset_identity(out, cluster_id)
+        unfinished = _unfinished_run(out, request)
+        if unfinished is not None:
+            plans = [PartitionPlan(**{k: p[k] for k in PartitionPlan.__dataclass_fields__}) for p in unfinished["plan"]]
+            run_id = unfinished["run_id"]
+        else:
+            plans = _resolve_plan(conn, metadata, selectors, start_spec, end_spec)
+            covered = coverage(out)
+            for plan in plans:
+                plan.read = subtract([[plan.start, plan.end]], covered.get((plan.topic, plan.partition), []))
+            run_id = new_run_id()
+        progress = Progress(quiet=quiet)
+        progress.message(format_plan(plans, isolation=isolation, resumed=unfinished is not None))
+        manifest = {
+            "format": FORMAT_VERSION, "run_id": run_id, "status": "running",
+            "tool": {"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
+                     "librdkafka": confluent_kafka.libversion()[0]},
+            "cluster_id": cluster_id, "request": request, "client_config": redact(settings),
+            "isolation": isolation, "started_at": utc_now(), "finished_at": None,
+            "topics": {}, "plan": [asdict(p) for p in plans], "partitions": [], "totals": {},
+        }
+        if dry_run:
+            return {**manifest, "status": "dry_run"}
+        if sum(p.max_records for p in plans) == 0 and unfinished is None:
+            progress.message(f"nothing to read: {out} already holds every planned offset")
+            return {**manifest, "status": "nothing_to_do"}
+        if unfinished is not None:
+            manifest["started_at"] = unfinished["started_at"]
+        topic_names = sorted({p.topic for p in plans})
+        configs = conn.topic_configs(topic_names)
+        manifest["topics"] = {
+            t: {"partition_count": len(metadata.topics[t].partitions), "configs": configs.get(t)} for t in topic_names
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        write_identity(out, cluster_id)
+        remove_temporaries(out)
+        write_manifest(out, manifest)
+        reader = _Reader(conn, out, plans, run_id=run_id, manifest=manifest, file_size=file_size,
+                         batch_size=batch_size, max_rate=max_rate, progress=progress, timeout=timeout)
+        try:
+            reader.run()
+        except BaseException as exc:
+            reader.abort()
+            manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            _finish_manifest(out, manifest, plans, conn, complete=False)
+            raise
+        manifest["status"] = "complete"
+        _finish_manifest(out, manifest, plans, conn, complete=True)
+        progress.message(
+            f"dumped {manifest['totals']['records']:,} records "
+            f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
+        )
+        return manifest
+    finally:
+        conn.close()
+
+
+def _as_list(value):
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, tuple):
+        return list(value) or None
+    return [str(value)]
+
+
+def _check_dataset_identity(out: Path, cluster_id: str) -> None:
+    if not out.exists() or not any(out.iterdir()):
+        return
+    identity = read_identity(out)
+    if identity is None:
+        raise DatasetError(f"--out {out} is not empty and is not an evkit dataset; choose an empty or new directory")
+    if identity.get("cluster_id") != cluster_id:
+        raise DatasetError(
+            f"--out {out} holds a dump of cluster {identity.get('cluster_id')}, not of this cluster ({cluster_id}); "
+            "choose another directory"
+        )
+
+
+def _unfinished_run(out: Path, request: dict) -> dict | None:
+    """The run to resume: an unfinished run with the same request. Another unfinished run is an error."""
+    if not out.exists():
+        return None
+    for manifest in read_manifests(out):
+        if manifest.get("status") == "complete":
+            continue
+        if manifest.get("request") == request:
+            return manifest
+        raise DatasetError(
+            f"--out {out} has an unfinished dump (run {manifest.get('run_id')}, topics "
+            f"{', '.join(manifest.get('request', {}).get('topics', []))}): re-run that dump to finish it first"
+        )
+    return None
+
+
+def _resolve_plan(conn: Connection, metadata, selectors: list[TopicSelector], start_spec: PositionSpec,
+                  end_spec: PositionSpec) -> list[PartitionPlan]:
+    chosen: dict[tuple[str, int], TopicSelector] = {}
+    for selector in selectors:
+        if selector.pattern is None:
+            topic_meta = metadata.topics.get(selector.name)
+            if topic_meta is None:
+                topic_meta = conn.metadata(selector.name).topics.get(selector.name)
+            if topic_meta is None or topic_meta.error is not None:
+                err = topic_meta.error if topic_meta is not None else None
+                if err is not None and err.code() != RdKafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise describe_error(err, selector.name, None, "describe")
+                raise UnknownTopic(f"topic {selector.name!r} does not exist on this cluster")
+            names = [selector.name]
+        else:
+            names = sorted(t for t in metadata.topics if selector.matches(t) and not t.startswith("__"))
+            if not names:
+                raise UnknownTopic(f"no topic matches {selector.text}")
+        for name in names:
+            available = set(metadata.topics[name].partitions) if name in metadata.topics else set(
+                conn.metadata(name).topics[name].partitions)
+            wanted = selector.partitions if selector.partitions is not None else available
+            missing = sorted(wanted - available)
+            if missing:
+                raise UnknownTopic(
+                    f"topic {name!r} has partitions 0-{max(available)}; no partition {', '.join(map(str, missing))}"
+                )
+            for partition in sorted(wanted):
+                chosen[(name, partition)] = selector
+    for topic, partition in list(start_spec.overrides) + list(end_spec.overrides):
+        if (topic, partition) not in chosen:
+            raise UsageError(f"position override for {topic}:{partition}, which is not among the dumped partitions")
+    return [_resolve_partition(conn, t, p, start_spec, end_spec) for t, p in sorted(chosen)]
+
+
+def _resolve_partition(conn: Connection, topic: str, partition: int, start_spec: PositionSpec,
+                       end_spec: PositionSpec) -> PartitionPlan:
+    low, high = conn.watermarks(topic, partition)
+    start_pos, end_pos = start_spec.for_partition(topic, partition), end_spec.for_partition(topic, partition)
+    where = f"{topic}[{partition}]"
+    notes = []
+
+    def resolve(pos, what: str) -> int:
+        if pos.kind == "beginning":
+            return low
+        if pos.kind == "end":
+            return high
+        if pos.kind == "last":
+            return max(low, high - pos.value)
+        if pos.kind == "timestamp":
+            found = conn.offsets_for_time(topic, partition, pos.value)
+            return high if found is None else found
+        if pos.value > high:
+            notes.append(f"{what} {pos.value} clamped to end offset {high}")
+            return high
+        return pos.value
+
+    start, end = resolve(start_pos, "start"), resolve(end_pos, "end")
+    if start < low:
+        raise OffsetOutOfRange(
+            f"{where}: start offset {start} is below the low watermark {low}: {low - start:,} offsets were "
+            f"already deleted (retention or compaction); start at {low} or 'beginning'"
+        )
+    if end < start:
+        raise UsageError(f"{where}: end {_described(end, end_pos.text)} is before start {_described(start, start_pos.text)}")
+    return PartitionPlan(topic=topic, partition=partition,
+                         request={"start": start_pos.text, "end": end_pos.text},
+                         low=low, high=high, start=start, end=end, note="; ".join(notes))
+
+
+def _described(offset: int, text: str) -> str:
+    return str(offset) if text == str(offset) else f"{offset} ({text})"
+
+
+def format_plan(plans: list[PartitionPlan], *, isolation: str, resumed: bool = False) -> str:
+    """The plan as a table a person can check before anything is read."""
+    header = ("topic", "part", "request", "low", "end", "range [start, end)", "to read")
+    rows = [
+        (p.topic, str(p.partition), f"{p.request['start']} .. {p.request['end']}", str(p.low), str(p.high),
+         f"[{p.start}, {p.end})", f"{p.max_records:,}" + (f"  ({p.note})" if p.note else ""))
+        for p in plans
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    total = sum(p.max_records for p in plans)
+    title = "resuming plan" if resumed else "plan"
+    end_kind = "last stable offset" if isolation == "read_committed" else "high watermark"
+    lines.insert(0, f"{title} ({isolation}; end = {end_kind}; at most {total:,} records to read):")
+    return "\n".join(lines)
+
+
+def coverage(root: Path) -> dict[tuple[str, int], list[list[int]]]:
+    """The offset intervals each partition's committed files cover."""
+    covered: dict[tuple[str, int], list[list[int]]] = {}
+    for path in data_files(root):
+        parsed = parse_file_name(path.name)
+        if parsed is None:
+            continue
+        topic = path.parent.parent.name.split("=", 1)[1]
+        partition = int(path.parent.name.split("=", 1)[1])
+        covered.setdefault((topic, partition), []).append(list(parsed))
+    return {k: sorted(v) for k, v in covered.items()}
+
+
+def subtract(intervals: list[list[int]], taken: list[list[int]]) -> list[list[int]]:
+    """The parts of half-open `intervals` not inside any of `taken` (both sorted)."""
+    result = []
+    for start, end in intervals:
+        cursor = start
+        for t_start, t_end in taken:
+            if t_end <= cursor or t_start >= end:
+                continue
+            if t_start > cursor:
+                result.append([cursor, t_start])
+            cursor = max(cursor, t_end)
+        if cursor < end:
+            result.append([cursor, end])
+    return result
+
+
+class _PartitionState:
+    """Reading progress of one partition: the intervals still to read and the open file."""
+
+    def __init__(self, plan: PartitionPlan, remaining: list[list[int]]):
+        self.plan = plan
+        self.remaining = remaining
+        self.writer: PartitionFileWriter | None = None
+        self.tp = TopicPartition(plan.topic, plan.partition)
+
+    @property
+    def interval_end(self) -> int:
+        return self.remaining[0][1]
+
+    @property
+    def done(self) -> bool:
+        return not self.remaining
+
+
+class _Reader:
+    """The consume loop: batches from librdkafka become Arrow tables, routed to per-partition files."""
+
+    def __init__(self, conn: Connection, out: Path, plans: list[PartitionPlan], *, run_id: str, manifest: dict,
+                 file_size: int, batch_size: int, max_rate: float | None, progress: Progress, timeout: float):
+        self.conn, self.consumer, self.out = conn, conn.consumer, out
+        self.run_id, self.manifest = run_id, manifest
+        self.file_size, self.batch_size, self.timeout = file_size, batch_size, timeout
+        self.max_rate_bytes = max_rate * 1e6 if max_rate else None
+        self.progress = progress
+        covered = coverage(out)
+        self.states = {
+            (p.topic, p.partition): _PartitionState(p, subtract(p.read, covered.get((p.topic, p.partition), [])))
+            for p in plans
+        }
+        self.records = 0
+        self.bytes = 0
+
+    def run(self) -> None:
+        active = [s for s in self.states.values() if not s.done]
+        total = sum(e - s for st in active for s, e in st.remaining)
+        self.progress.start(total=total, unit="offsets")
+        if not active:
+            return
+        self.consumer.assign([TopicPartition(s.plan.topic, s.plan.partition, s.remaining[0][0]) for s in active])
+        started = time.monotonic()
+        last_progress = time.monotonic()
+        while any(not s.done for s in self.states.values()):
+            messages = self.consumer.consume(self.batch_size, timeout=0.5)
+            if messages:
+                if self._handle(messages):
+                    last_progress = time.monotonic()
+            if not messages or len(messages) < self.batch_size:
+                if self._check_positions():
+                    last_progress = time.monotonic()
+            self.conn.raise_for_errors()
+            waited = time.monotonic() - last_progress
+            if waited > self.timeout:
+                raise BrokerUnreachable(
+                    f"no progress for {waited:.0f}s (broker unreachable or partition stalled); "
+                    "the committed part is kept: re-run the same command to resume"
+                )
+            if waited > 5:
+                self.progress.status(f"waiting for the broker ({waited:.0f}s of {self.timeout:.0f}s)")
+            if self.max_rate_bytes:
+                ahead = self.bytes / self.max_rate_bytes - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        self.progress.close()
+
+    def _handle(self, messages: list) -> bool:
+        """Route one consumed batch; True if any partition moved forward."""
+        data = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                data.append(msg)
+            elif err.code() == RdKafkaError._PARTITION_EOF:
+                state = self.states.get((msg.topic(), msg.partition()))
+                if state and not state.done and msg.offset() >= state.interval_end:
+                    self._finish_interval(state)
+            else:
+                self._raise_message_error(err, msg)
+        if not data:
+            return False
+        groups: dict[tuple[str, int], list] = {}
+        for msg in data:
+            groups.setdefault((msg.topic(), msg.partition()), []).append(msg)
+        moved = False
+        for (topic, partition), batch in groups.items():
+            state = self.states.get((topic, partition))
+            if state is None or state.done:
+                continue
+            moved |= self._write(state, messages_table(batch, topic, partition))
+        return moved
+
+    def _write(self, state: _PartitionState, part: pa.Table) -> bool:
+        end = state.interval_end
+        offsets = part.column("offset")
+        if pc.max(offsets).as_py() >= end:
+            part = part.filter(pc.less(offsets, end))
+        if part.num_rows == 0:
+            return False
+        first = part.column("offset")[0].as_py()
+        last = part.column("offset")[-1].as_py()
+        cursor = state.remaining[0][0]
+        if first < cursor:  # already written (re-delivered after a seek): keep each offset once
+            part = part.filter(pc.greater_equal(part.column("offset"), cursor))
+            if part.num_rows == 0:
+                return False
+        if state.writer is None:
+            state.writer = PartitionFileWriter(self.out, state.plan.topic, state.plan.partition, cursor,
+                                               run_id=self.run_id)
+        state.writer.write(part)
+        sizes = pc.sum(part.column("value_size")).as_py() or 0
+        sizes += pc.sum(part.column("key_size")).as_py() or 0
+        self.records += part.num_rows
+        self.bytes += sizes
+        self.progress.update(last + 1 - cursor, records=self.records, data_bytes=self.bytes)
+        state.remaining[0][0] = last + 1
+        if last + 1 >= end:
+            self._finish_interval(state)
+        elif state.writer.data_bytes >= self.file_size:
+            self._commit(state, last + 1)
+        return True
+
+    def _check_positions(self) -> bool:
+        """Finish partitions whose consumer position passed their end (hidden markers at the tail)."""
+        pending = [s for s in self.states.values() if not s.done]
+        if not pending:
+            return False
+        moved = False
+        for tp in self.consumer.position([s.tp for s in pending]):
+            state = self.states[(tp.topic, tp.partition)]
+            if tp.offset >= 0 and not state.done and tp.offset >= state.interval_end:
+                self.progress.update(state.interval_end - state.remaining[0][0], records=self.records,
+                                     data_bytes=self.bytes)
+                self._finish_interval(state)
+                moved = True
+        return moved
+
+    def _finish_interval(self, state: _PartitionState) -> None:
+        start, end = state.remaining.pop(0)
+        if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
+            state.writer = PartitionFileWriter(self.out, state.plan.topic, state.plan.partition, start,
+                                               run_id=self.run_id)
+        self._commit(state, end)
+        if state.remaining:
+            self.consumer.seek(TopicPartition(state.plan.topic, state.plan.partition, state.remaining[0][0]))
+        else:
+            self.consumer.pause([state.tp])
+
+    def _commit(self, state: _PartitionState, end: int) -> None:
+        state.writer.commit(end)
+        state.writer = None
+        write_manifest(self.out, self.manifest)  # checkpoint: still "running", rewritten at the end
+
+    def _raise_message_error(self, err, msg) -> None:
+        topic, partition = msg.topic(), msg.partition()
+        if err.code() == RdKafkaError._AUTO_OFFSET_RESET or err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
+            raise OffsetOutOfRange(
+                f"{topic}[{partition}]: offsets were deleted while the dump was reading them "
+                f"({err.str()}); the committed part is kept"
+            )
+        if err.code() == RdKafkaError.GROUP_AUTHORIZATION_FAILED:
+            return  # the coordinator lookup of the throwaway group; a dump never uses the group
+        raise describe_error(err, topic, partition, "read")
+
+    def abort(self) -> None:
+        for state in self.states.values():
+            if state.writer is not None:
+                state.writer.abort()
+                state.writer = None
+        self.progress.close()
+
+
+def messages_table(messages: list, topic: str, partition: int) -> pa.Table:
+    """Turn consumed messages of one partition into a RECORD_SCHEMA table, column by column."""
+    keys = [m.key() for m in messages]
+    values = [m.value() for m in messages]
+    stamps = [m.timestamp() for m in messages]
+    header_lists = [m.headers() for m in messages]
+    key_array = pa.array(keys, pa.binary())
+    value_array = pa.array(values, pa.binary())
+    key_sizes = pc.binary_length(key_array)
+    return pa.Table.from_arrays(
+        [
+            pa.array([topic] * len(messages), pa.string()),
+            pa.array([partition] * len(messages), pa.int32()),
+            pa.array([m.offset() for m in messages], pa.int64()),
+            pa.array([ts if kind else None for kind, ts in stamps], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            pa.array([TIMESTAMP_TYPE_NAMES.get(kind) for kind, _ in stamps], pa.string()),
+            key_array,
+            value_array,
+            headers_array(header_lists),
+            pa.array([m.leader_epoch() for m in messages], pa.int32()),
+            key_sizes.cast(pa.int32()),
+            pc.binary_length(value_array).cast(pa.int32()),
+            utf8_text(key_array),
+        ],
+        schema=RECORD_SCHEMA,
+    )
+
+
+def headers_array(header_lists: list) -> pa.Array:
+    """list<struct<key, value>> from confluent-kafka header lists (None = no headers), order kept."""
+    offsets = [0]
+    names, values = [], []
+    for headers in header_lists:
+        if headers:
+            for name, value in headers:
+                names.append(name)
+                values.append(value)
+        offsets.append(len(names))
+    structs = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
+                                         fields=list(RECORD_SCHEMA.field("headers").type.value_type))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs,
+                                    type=RECORD_SCHEMA.field("headers").type)
+
+
+def utf8_text(binary: pa.Array) -> pa.Array:
+    """The binary values as strings where they are valid UTF-8, else null."""
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([_decode(b) for b in binary.to_pylist()], pa.string())
+
+
+def _decode(data: bytes | None) -> str | None:
+    try:
+        return None if data is None else data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn: Connection, *,
+                     complete: bool) -> None:
+    """Fill in per-partition results from the files this run committed and write the manifest."""
+    by_partition: dict[tuple[str, int], list[FileEntry]] = {}
+    for path in data_files(out):
+        info = file_metadata(path)
+        if info.get("run_id") != manifest["run_id"]:
+            continue
+        offsets = pq.read_table(path, columns=["offset", "key_size", "value_size"])
+        entry = FileEntry(
+            path=path.relative_to(out).as_posix(), start=info["start"], end=info["end"], rows=info["num_rows"],
+            first_offset=pc.min(offsets.column("offset")).as_py(), last_offset=pc.max(offsets.column("offset")).as_py(),
+            bytes=path.stat().st_size, sha256=sha256_file(path),
+        )
+        entry_data = (pc.sum(offsets.column("key_size")).as_py() or 0) + (pc.sum(offsets.column("value_size")).as_py() or 0)
+        by_partition.setdefault((info["topic"], info["partition"]), []).append(
+            (entry, offsets.column("offset").to_pylist(), entry_data))
+    partitions = []
+    for plan in plans:
+        files = sorted(by_partition.get((plan.topic, plan.partition), []), key=lambda f: f[0].start)
+        skipped = []
+        for entry, offsets, _ in files:
+            skipped.extend(offset_gaps(offsets, entry.start, entry.end))
+        try:
+            low_end, high_end = conn.watermarks(plan.topic, plan.partition)
+            watermarks_end = {"low": low_end, "high": high_end}
+        except EvkitError:
+            watermarks_end = None
+        read_done = subtract(plan.read, [[f.start, f.end] for f, _, _ in files])
+        partitions.append({
+            "topic": plan.topic, "partition": plan.partition, "request": plan.request,
+            "watermarks_start": {"low": plan.low, "high": plan.high}, "watermarks_end": watermarks_end,
+            "start": plan.start, "end": plan.end, "read": plan.read,
+            "first_offset": min((f.first_offset for f, _, _ in files if f.first_offset is not None), default=None),
+            "last_offset": max((f.last_offset for f, _, _ in files if f.last_offset is not None), default=None),
+            "records": sum(f.rows for f, _, _ in files), "bytes": sum(d for _, _, d in files),
+            "skipped": _merge(skipped), "complete": not read_done,
+            "files": [f.to_json() for f, _, _ in files],
+        })
+    manifest["partitions"] = partitions
+    manifest["totals"] = {"records": sum(p["records"] for p in partitions),
+                          "bytes": sum(p["bytes"] for p in partitions)}
+    manifest["finished_at"] = utc_now()
+    if complete and any(not p["complete"] for p in partitions):
+        manifest["status"] = "failed"
+    write_manifest(out, manifest)
+
+
+def _merge(intervals: list[list[int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
