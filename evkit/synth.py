@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .dataset import read_manifests, records_table, write_manifest, write_records
+from .client import parse_settings
+from .dataset import records_table, write_manifest, write_records
 from .errors import KafkaError, UsageError
 
 # Partition counts of the platform's topics.
@@ -77,12 +78,13 @@ def synth(
     matches: int = 12,
     to_kafka: str | None = None,
     topic_prefix: str = "",
-    config: dict[str, str] | None = None,
+    config: dict[str, str] | list[str] | tuple[str, ...] | None = None,
     quiet: bool = False,
 ) -> dict:
     """Generate the sample platform's events and write them as a dataset (`out`) and/or produce them
     to a live cluster (`to_kafka`). Returns a summary with per-topic counts and the ground truth of
-    every injected incident (exact topics, partitions, offsets, entities)."""
+    every injected incident (exact topics, partitions, offsets, entities). `config` holds librdkafka
+    properties for `to_kafka` (a dict or `key=value` strings)."""
     chosen = parse_incidents(incidents)
     if out is None and to_kafka is None:
         raise UsageError("synth needs an output directory, --to-kafka BOOTSTRAP, or both")
@@ -101,7 +103,7 @@ def synth(
         summary["manifest"] = write_dataset(Path(out), events, seed=seed, incidents=chosen,
                                             topic_prefix=topic_prefix, minutes=minutes)
     if to_kafka is not None:
-        produce(to_kafka, events, topic_prefix=topic_prefix, config=config or {}, quiet=quiet)
+        produce(to_kafka, events, topic_prefix=topic_prefix, config=parse_settings(config), quiet=quiet)
     return summary
 
 
@@ -422,8 +424,7 @@ def produce(bootstrap: str, events: list[Event], *, topic_prefix: str, config: d
 
 def create_empty_topics(client_config: dict[str, str], topic_prefix: str) -> None:
     """Create the platform's topics; an existing one must have the right partition count and no records."""
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+    from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(client_config)
     existing = admin.list_topics(timeout=15).topics
@@ -436,6 +437,24 @@ def create_empty_topics(client_config: dict[str, str], topic_prefix: str) -> Non
         if name in existing and len(existing[name].partitions) != count:
             raise UsageError(f"topic {name} has {len(existing[name].partitions)} partitions, synth needs {count}; "
                              "use --topic-prefix to write fresh topics")
-        ends = admin.list_offsets({TopicPartition(name, p): OffsetSpec.latest() for p in range(count)})
-        if any(future.result(30).offset > 0 for future in ends.values()):
+        if any(end > 0 for end in end_offsets(admin, name, count)):
             raise UsageError(f"topic {name} already holds records; use --topic-prefix to write fresh topics")
+
+
+
+def end_offsets(admin, topic: str, count: int, timeout: float = 30) -> list[int]:
+    """High watermarks of a topic; a just-created topic fails the request until its leaders are up."""
+    import time
+
+    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in range(count)})
+        try:
+            return [future.result(10).offset for future in futures.values()]
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)

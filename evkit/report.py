@@ -1,0 +1,135 @@
+"""Headless reports: execute a notebook with papermill, export it to self-contained HTML without code,
+and keep the findings JSON it wrote, with `evkit check`'s exit codes so cron and Airflow can alert.
+
+A report notebook takes a `findings_path` parameter and writes its findings there with
+`write_findings`; the exit code is computed from that file (0: nothing at or above `fail_on`,
+1: findings, 2: the notebook could not run).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .dataset import atomic_write_json, commit_file, temp_path
+from .errors import EvkitError, UsageError
+
+SEVERITIES = ("info", "warning", "error")
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "notebooks" / "incident_review.ipynb"
+SAMPLE_DATASET = REPO / "data" / "sports-betting"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Where a report's files are and what its exit code is."""
+
+    notebook: Path
+    html: Path
+    findings: Path
+    counts: dict[str, int]
+    exit_code: int
+
+
+def report(
+    notebook: str | Path,
+    *,
+    out: str | Path,
+    parameters: Mapping[str, Any] | Iterable[str] | None = None,
+    kernel_name: str = "python3",
+    timeout: int = 600,
+    fail_on: str = "warning",
+    quiet: bool = False,
+) -> Report:
+    """Execute `notebook` headlessly with `parameters` into `out`: the executed notebook, an HTML
+    report without code cells (plots embedded) and findings.json. `parameters` is a mapping or
+    `name=value` strings (value parsed as JSON when it is JSON); `timeout` bounds each cell (s)."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    notebook, out = Path(notebook), Path(out)
+    if not notebook.is_file():
+        raise UsageError(f"notebook {notebook} does not exist")
+    if fail_on not in SEVERITIES:
+        raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(SEVERITIES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    executed, html, findings = out / notebook.name, out / f"{notebook.stem}.html", out / "findings.json"
+    for stale in (executed, html, findings):
+        stale.unlink(missing_ok=True)  # a failed run must not leave the last run's report looking current
+    failed = out / f"{notebook.stem}.failed.ipynb"
+    failed.unlink(missing_ok=True)
+    parameters = {**parse_parameters(parameters), "findings_path": str(findings.resolve())}
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(failed), parameters=parameters, kernel_name=kernel_name,
+            execution_timeout=timeout, start_timeout=120, progress_bar=not quiet, log_output=False,
+            cwd=os.getcwd(), report_mode=False,
+        )
+    except NoSuchKernel:
+        raise UsageError(f"no Jupyter kernel named {kernel_name!r}; `make venv` registers python3") from None
+    except papermill.PapermillExecutionError as exc:
+        raise EvkitError(f"{notebook} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
+                         f"the executed notebook is {failed}") from None
+    except TimeoutError as exc:
+        raise EvkitError(f"{notebook}: a cell ran longer than {timeout} s ({exc}); the executed notebook is {failed}") from None
+    export_html(failed, html)
+    if not findings.is_file():
+        raise UsageError(f"{notebook} wrote no findings: it must take a findings_path parameter and call write_findings")
+    os.replace(failed, executed)
+    found = json.loads(findings.read_text())
+    counts = {severity: sum(1 for f in found if f["severity"] == severity) for severity in SEVERITIES}
+    alerting = sum(counts[s] for s in SEVERITIES[SEVERITIES.index(fail_on):])
+    return Report(notebook=executed, html=html, findings=findings, counts=counts, exit_code=1 if alerting else 0)
+
+
+def parse_parameters(parameters: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
+    """`{"name": value}` as given, or `["name=value", ...]` with each value read as JSON if it is JSON
+    (`checks=["duplicate"]`, `window=30`) and as a string otherwise (`dataset=data/x`)."""
+    if parameters is None:
+        return {}
+    if isinstance(parameters, Mapping):
+        return dict(parameters)
+    parsed = {}
+    for option in parameters:
+        name, sep, text = option.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"-p {option!r}: expected NAME=VALUE with NAME a Python identifier")
+        try:
+            parsed[name] = json.loads(text)
+        except ValueError:
+            parsed[name] = text
+    return parsed
+
+
+def export_html(executed: Path, html: Path) -> None:
+    """Self-contained HTML without code cells, prompts or stderr (progress bars, warnings)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    tmp = temp_path(html)
+    tmp.write_text(body)
+    commit_file(tmp, html)
+
+
+def write_findings(findings: list[dict], path: str | Path | None) -> None:
+    """Write a notebook's findings (dicts as `evkit check --format json` prints them) for its report;
+    a no-op when the notebook runs interactively (`path` None)."""
+    if path is not None:
+        atomic_write_json(Path(path), findings)
+
+
+def demo(*, out: str | Path = "reports/demo", quiet: bool = False) -> Report:
+    """Run the incident-review template on the sample incident in data/ (no Kafka needed)."""
+    if not TEMPLATE.is_file() or not SAMPLE_DATASET.is_dir():
+        raise UsageError(f"evkit demo needs the evkit source checkout ({TEMPLATE} and {SAMPLE_DATASET})")
+    return report(TEMPLATE, out=out, parameters={"dataset": str(SAMPLE_DATASET)}, quiet=quiet)
