@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 logging.getLogger("evkit").addHandler(logging.NullHandler())
 
 from .dump import dump
+from .partition import partition
 from .errors import (
     AuthenticationFailed,
     BrokerUnreachable,
@@ -33,4 +34,5 @@ __all__ = [
     "UsageError",
     "__version__",
     "dump",
+    "partition",
 ]

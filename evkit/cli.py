@@ -70,3 +70,18 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+@cli.command("partition")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--partitions", "-n", type=int, required=True, help="The topic's partition count.")
+@click.option("--key-format", type=click.Choice(["utf8", "hex", "int32", "int64"]), default="utf8",
+              show_default=True, help="How the producer serialised the key (int32/int64: big-endian).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per key and line.")
+def partition_command(output_format, **options) -> int:
+    """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
+    from .partition import format_partitions, partition
+
+    click.echo(format_partitions(partition(**options), output_format))
+    return 0
+
+
