@@ -22,6 +22,64 @@ def cli() -> None:
 # Commands are added below this line, one block per command, each calling its evkit function.
 
 
+@cli.command("synth")
+@click.argument("out", required=False, type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same records and bytes.")
+@click.option("--incidents", default="all", show_default=True,
+              help="Comma-separated incidents to inject, or all / none (see data/README.md).")
+@click.option("--minutes", type=int, default=20, show_default=True, help="Length of the simulated evening.")
+@click.option("--users", type=int, default=400, show_default=True)
+@click.option("--matches", type=int, default=12, show_default=True)
+@click.option("--to-kafka", metavar="BOOTSTRAP", help="Also produce the records to this cluster (empty topics).")
+@click.option("--topic-prefix", default="", help="Prefix for the topic names, e.g. a run tag.")
+@click.option("-X", "config", multiple=True, metavar="KEY=VALUE", help="librdkafka property for --to-kafka.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth_command(out, config, **options) -> int:
+    """Generate the sample sports-betting incident as a dataset OUT and/or into Kafka."""
+    from .synth import synth
+
+    summary = synth(out, config=config, **options)
+    click.echo(f"{summary['records']:,} records in {len(summary['topics'])} topics; "
+               f"incidents: {', '.join(summary['incidents']) or 'none'}")
+    return 0
+
+
+@cli.command("report")
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("-p", "parameters", multiple=True, metavar="NAME=VALUE", help="Notebook parameter (JSON or text).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the report files.")
+@click.option("--kernel-name", default="python3", show_default=True)
+@click.option("--timeout", type=int, default=600, show_default=True, help="Seconds each cell may run.")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def report_command(**options) -> int:
+    """Execute NOTEBOOK headlessly; write the executed notebook, an HTML report and findings.json.
+    Exit 0: nothing at or above --fail-on, 1: findings, 2: error."""
+    from .report import report
+
+    result = report(**options)
+    echo_report(result)
+    return result.exit_code
+
+
+def echo_report(result) -> None:
+    """Finding counts, then the HTML report's path as the last line (scripts take `tail -1`)."""
+    click.echo(f"findings: {result.counts['error']} error, {result.counts['warning']} warning, "
+               f"{result.counts['info']} info ({result.findings})")
+    click.echo(result.html)
+
+
+@cli.command("demo")
+@click.option("--out", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo_command(**options) -> int:
+    """Run the incident review on the sample incident in data/; the last line is the HTML report."""
+    from .report import demo
+
+    echo_report(demo(**options))
+    return 0
+
+
 @cli.command("dump")
 @click.option("--bootstrap", "-b", help="Bootstrap servers, HOST:PORT[,HOST:PORT].")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory.")
