@@ -10,6 +10,8 @@ logging.getLogger("evkit").addHandler(logging.NullHandler())
 
 from .dump import dump
 from .partition import partition
+from .report import demo, report
+from .synth import synth
 from .errors import (
     AuthenticationFailed,
     BrokerUnreachable,
@@ -33,6 +35,9 @@ __all__ = [
     "UnknownTopic",
     "UsageError",
     "__version__",
+    "demo",
     "dump",
     "partition",
+    "report",
+    "synth",
 ]
