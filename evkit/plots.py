@@ -2,7 +2,8 @@
 
 Each function takes a DuckDB relation or a pandas DataFrame (a relation is reduced to the columns
 the plot needs before it is fetched) and returns a matplotlib Figure; nothing is shown or saved, so
-the same functions serve notebooks and headless reports.
+the same functions serve notebooks and headless reports; a notebook cell that ends with the call
+shows the plot.
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def to_frame(data, columns: list[str]) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data[columns].copy()
     return data.select(", ".join(f'"{c}"' for c in columns)).df()
+
+
+def finish(fig: plt.Figure) -> plt.Figure:
+    """Lay the figure out and detach it from pyplot: the caller shows it (a notebook shows a returned
+    Figure once) or saves it, and scripts that draw many plots do not pile up open figures."""
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 def lane_names(frame: pd.DataFrame, lane: str) -> pd.Series:
@@ -60,8 +69,7 @@ def timeline(events, findings=None, *, lane: str = "partition", time: str = "tim
     ax.set_xlabel(f"{time} (UTC)")
     ax.set_title(f"Timeline per {lane}" + (f" (first {max_lanes} lanes)" if len(position) == max_lanes else ""))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    fig.tight_layout()
-    return fig
+    return finish(fig)
 
 
 def event_rate(events, *, by: str = "topic", time: str = "timestamp", bucket: str = "10s") -> plt.Figure:
@@ -73,8 +81,7 @@ def event_rate(events, *, by: str = "topic", time: str = "timestamp", bucket: st
     ax.set_ylabel(f"events per {bucket}")
     ax.set_xlabel(f"{time} (UTC)")
     ax.set_title(f"Event rate by {by}")
-    fig.tight_layout()
-    return fig
+    return finish(fig)
 
 
 def lateness(events, *, by: str = "topic", bins: int = 50) -> plt.Figure:
@@ -89,8 +96,7 @@ def lateness(events, *, by: str = "topic", bins: int = 50) -> plt.Figure:
     ax.set_ylabel("events")
     ax.set_title("Lateness")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    return finish(fig)
 
 
 def value_sizes(records, *, top: int = 5) -> plt.Figure:
@@ -107,5 +113,4 @@ def value_sizes(records, *, top: int = 5) -> plt.Figure:
     ax.set_xlabel("timestamp (UTC)")
     ax.set_title(f"Value size of the {top} largest keys")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    return finish(fig)

@@ -21,6 +21,7 @@ SEVERITIES = ("info", "warning", "error")
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "notebooks" / "incident_review.ipynb"
 SAMPLE_DATASET = REPO / "data" / "sports-betting"
+SAMPLE_CONFIG = REPO / "data" / "sports-betting.toml"
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,22 @@ def write_findings(findings: list[dict], path: str | Path | None) -> None:
     a no-op when the notebook runs interactively (`path` None)."""
     if path is not None:
         atomic_write_json(Path(path), findings)
+
+
+def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None = None, topics: Iterable[str] = (),
+                   start: str = "beginning", end: str | None = None, config: str | Path | None = None,
+                   quiet: bool = False) -> tuple[Path, str | Path | None]:
+    """The dataset and field config a review notebook analyses: `dataset` as given, first dumped
+    from `bootstrap` when that is set, or the sample incident (with its field config) when neither is."""
+    from .dump import dump
+
+    if bootstrap:
+        if dataset is None or not list(topics):
+            raise UsageError("a live review needs dataset (the directory to dump into) and topics")
+        dump(bootstrap=bootstrap, out=dataset, topics=list(topics), start=start, end=end, quiet=quiet)
+    if dataset is None:
+        return SAMPLE_DATASET, config or SAMPLE_CONFIG
+    return Path(dataset), config
 
 
 def demo(*, out: str | Path = "reports/demo", quiet: bool = False) -> Report:
