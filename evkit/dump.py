@@ -399,29 +399,32 @@ class _Reader:
         self.progress.close()
 
     def _handle(self, messages: list) -> bool:
-        """Route one consumed batch; True if any partition moved forward."""
-        data = []
+        """Route one consumed batch; True if any partition moved forward.
+
+        A partition-EOF event follows its partition's last messages in the batch, so it is acted on
+        only after the batch's records are written.
+        """
+        groups: dict[tuple[str, int], list] = {}
+        eofs = []
         for msg in messages:
             err = msg.error()
             if err is None:
-                data.append(msg)
+                groups.setdefault((msg.topic(), msg.partition()), []).append(msg)
             elif err.code() == RdKafkaError._PARTITION_EOF:
-                state = self.states.get((msg.topic(), msg.partition()))
-                if state and not state.done and msg.offset() >= state.interval_end:
-                    self._finish_interval(state)
+                eofs.append(msg)
             else:
                 self._raise_message_error(err, msg)
-        if not data:
-            return False
-        groups: dict[tuple[str, int], list] = {}
-        for msg in data:
-            groups.setdefault((msg.topic(), msg.partition()), []).append(msg)
         moved = False
         for (topic, partition), batch in groups.items():
             state = self.states.get((topic, partition))
             if state is None or state.done:
                 continue
             moved |= self._write(state, messages_table(batch, topic, partition))
+        for eof in eofs:
+            state = self.states.get((eof.topic(), eof.partition()))
+            if state and not state.done and eof.offset() >= state.interval_end:
+                self._finish_interval(state)
+                moved = True
         return moved
 
     def _write(self, state: _PartitionState, part: pa.Table) -> bool:
@@ -463,14 +466,14 @@ class _Reader:
         for tp in self.consumer.position([s.tp for s in pending]):
             state = self.states[(tp.topic, tp.partition)]
             if tp.offset >= 0 and not state.done and tp.offset >= state.interval_end:
-                self.progress.update(state.interval_end - state.remaining[0][0], records=self.records,
-                                     data_bytes=self.bytes)
                 self._finish_interval(state)
                 moved = True
         return moved
 
     def _finish_interval(self, state: _PartitionState) -> None:
+        """The current interval is read (or skipped) to its end: commit its last file, go to the next."""
         start, end = state.remaining.pop(0)
+        self.progress.update(end - start, records=self.records, data_bytes=self.bytes)
         if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
             state.writer = PartitionFileWriter(self.out, state.plan.topic, state.plan.partition, start,
                                                run_id=self.run_id)
