@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 # A library logs, the application decides where to: silence the "no handler" fallback.
 logging.getLogger("evkit").addHandler(logging.NullHandler())
 
+from .analysis import Dataset, open
+from .checks import CheckReport, check
 from .dump import dump
 from .partition import partition
 from .report import demo, report
@@ -34,9 +36,13 @@ __all__ = [
     "OffsetOutOfRange",
     "UnknownTopic",
     "UsageError",
+    "CheckReport",
+    "Dataset",
     "__version__",
+    "check",
     "demo",
     "dump",
+    "open",
     "partition",
     "report",
     "synth",

@@ -107,6 +107,30 @@ def dump_command(topics, start, end, config, **options) -> None:
     dump(topics=topics, start=list(start) or None, end=list(end) or None, config=list(config), **options)
 
 
+@cli.command("check")
+@click.argument("paths", nargs=-1, required=True, metavar="DATASET...")
+@click.option("--checks", metavar="LIST", help="Comma-separated checks (default: all), e.g. duplicate,sequence_gap.")
+@click.option("--field", "fields", multiple=True, metavar="[TOPIC:]NAME=SOURCE",
+              help="Where an event field is: key, timestamp, header:<name> or $.json.path. Repeatable.")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML file: [defaults], [topics.<t>], [checks.<c>].")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one finding per line.")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True)
+@click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def check_command(paths, output_format, **options) -> int:
+    """Run the analysis checks over dump datasets.
+    Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""
+    from .checks import check
+
+    result = check(*paths, **options)
+    if output_format == "json":
+        result.write_json(click.get_text_stream("stdout"))
+    else:
+        click.echo(result.to_text())
+    return result.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning evkit errors into one line and exit code 2."""
     try:

@@ -1,0 +1,63 @@
+-- out_of_order: events whose event time is earlier than that of an event before them in offset order.
+--   entity     (warning) earlier than a previous event of the same entity in the same partition:
+--              consumers applying events in log order apply them out of event-time order
+--   partition  (info) earlier than a previous event of the partition (another entity), not of its own
+-- lateness = the latest event time seen before it minus its own; regressions of at most
+-- out_of_order_tolerance_ms (default 0) are ignored.
+-- split entity (warning): one entity's events of one topic in several partitions; Kafka orders
+-- only within a partition, so that entity's order is not guaranteed at all.
+-- Cannot know: order across partitions or topics (Kafka never promises it), or clock skew between
+-- producers (event times from different clocks are compared as if they were one).
+
+CREATE OR REPLACE VIEW late_events AS
+WITH marked AS (
+    SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key,
+           max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset"
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS partition_max,
+           CASE WHEN entity IS NOT NULL THEN
+               max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset"
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END AS entity_max
+    FROM events
+    WHERE event_time IS NOT NULL
+),
+tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms)
+SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key,
+       CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN 'entity' ELSE 'partition' END AS scope,
+       CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN entity_max ELSE partition_max END AS latest_before,
+       epoch_ms(latest_before) - epoch_ms(event_time) AS lateness_ms
+FROM marked, tolerance
+WHERE epoch_ms(partition_max) - epoch_ms(event_time) > tolerance.ms;
+
+CREATE OR REPLACE VIEW split_entities AS
+WITH per_partition AS (
+    SELECT cluster_id, topic, entity, partition, count(*) AS events, min("offset") AS first_offset,
+           min(timestamp) AS first_ts, max(timestamp) AS last_ts, arg_min(key, "offset") AS key
+    FROM events
+    WHERE entity IS NOT NULL
+    GROUP BY ALL
+)
+SELECT cluster_id, topic, entity, count(*) AS partitions,
+       list(partition ORDER BY partition) AS partition_list,
+       list(events ORDER BY partition) AS events_per_partition,
+       list(first_offset ORDER BY partition) AS first_offsets,
+       sum(events) AS events, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       arg_min(key, first_ts) AS key
+FROM per_partition
+GROUP BY cluster_id, topic, entity
+HAVING count(*) > 1;
+
+CREATE OR REPLACE VIEW out_of_order_findings AS
+SELECT 'out_of_order' AS "check", CASE scope WHEN 'entity' THEN 'warning' ELSE 'info' END AS severity,
+       topic, partition, key, ["offset"] AS offsets,
+       CASE WHEN event_id IS NULL THEN []::VARCHAR[] ELSE [event_id] END AS event_ids,
+       event_time AS first_ts, latest_before AS last_ts,
+       format('{} {}/{}@{}{} has event time {:.3f} s before an earlier event of its {}',
+              CASE WHEN event_id IS NULL THEN 'event' ELSE 'event ' || event_id END, topic, partition, "offset",
+              CASE WHEN entity IS NULL THEN '' ELSE ' (entity ' || entity || ')' END,
+              lateness_ms / 1000, scope) AS detail
+FROM late_events
+UNION ALL
+SELECT 'out_of_order', 'warning', topic, NULL, key, first_offsets, []::VARCHAR[], first_ts, last_ts,
+       format('entity {} of {} is split over partitions {} ({} events): its order is not guaranteed',
+              entity, topic, array_to_string(partition_list, ','), array_to_string(events_per_partition, '+'))
+FROM split_entities;

@@ -1,0 +1,70 @@
+-- sequence_gap: missing sequence numbers per topic and entity, and sequences going backwards.
+-- Each (topic, entity, sequence) counts once (its first copy by broker time); consecutive seen
+-- sequences s < t with t > s + 1 leave s+1 .. t-1 missing. In Jepsen's words:
+--   lost    (error) a later event of the entity (t) was seen more than sequence_gap_unseen_ms
+--           (default 10000) before the last record of its partition in the dump: the missing events
+--           should have been there
+--   unseen  (info) t lies in the last sequence_gap_unseen_ms of its partition: the missing events
+--           may still arrive (a retry in flight, the dump ended)
+-- sequence_regression (warning): within one partition, in offset order, an entity's sequence is
+-- lower than the one before it (a producer restarted its counter or re-sent older events).
+-- Repeated equal sequences are duplicates, reported by the duplicate check when event ids are mapped.
+-- Cannot know: events before the first or after the last sequence seen, or a counter that is not
+-- meant to be dense.
+
+CREATE OR REPLACE VIEW sequence_steps AS
+SELECT *,
+       lead(sequence) OVER by_sequence AS next_sequence,
+       lead(seen) OVER by_sequence AS next_seen
+FROM (
+    SELECT cluster_id, topic, entity, sequence,
+           arg_min({'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key},
+                   {'timestamp': timestamp, 'offset': "offset"}) AS seen
+    FROM events
+    WHERE sequence IS NOT NULL AND entity IS NOT NULL
+    GROUP BY cluster_id, topic, entity, sequence
+)
+WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence);
+
+CREATE OR REPLACE VIEW sequence_gaps AS
+WITH partition_tails AS (
+    SELECT cluster_id, topic, partition, max(timestamp) AS tail_ts FROM records GROUP BY ALL
+)
+SELECT s.cluster_id, s.topic, s.entity,
+       s.sequence + 1 AS missing_from, s.next_sequence - 1 AS missing_to, s.next_sequence - s.sequence - 1 AS missing,
+       CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(s.next_seen.timestamp) > coalesce(getvariable('sequence_gap_unseen_ms'), 10000)
+            THEN 'lost' ELSE 'unseen' END AS status,
+       s.sequence AS before_sequence, s.seen AS before, s.next_sequence AS after_sequence, s.next_seen AS after
+FROM sequence_steps s
+JOIN partition_tails t ON t.cluster_id = s.cluster_id AND t.topic = s.topic AND t.partition = s.next_seen.partition
+WHERE s.next_sequence > s.sequence + 1;
+
+CREATE OR REPLACE VIEW sequence_regressions AS
+SELECT * FROM (
+    SELECT cluster_id, topic, partition, entity, "offset", sequence, timestamp, event_id, key,
+           lag(sequence) OVER by_offset AS previous_sequence,
+           lag("offset") OVER by_offset AS previous_offset,
+           lag(timestamp) OVER by_offset AS previous_ts,
+           lag(event_id) OVER by_offset AS previous_event_id
+    FROM events
+    WHERE sequence IS NOT NULL AND entity IS NOT NULL
+    WINDOW by_offset AS (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset")
+)
+WHERE sequence < previous_sequence;
+
+CREATE OR REPLACE VIEW sequence_gap_findings AS
+SELECT 'sequence_gap' AS "check", CASE status WHEN 'lost' THEN 'error' ELSE 'info' END AS severity,
+       topic, CASE WHEN before.partition = after.partition THEN after.partition END AS partition,
+       after.key AS key, [before.offset, after.offset] AS offsets,
+       list_filter([before.event_id, after.event_id], lambda e: e IS NOT NULL) AS event_ids,
+       before.timestamp AS first_ts, after.timestamp AS last_ts,
+       format('{}: entity {} of {} misses sequence {}..{} ({} events) between {} at {}:{} and {} at {}:{}',
+              status, entity, topic, missing_from, missing_to, missing,
+              before_sequence, before.partition, before.offset, after_sequence, after.partition, after.offset) AS detail
+FROM sequence_gaps
+UNION ALL
+SELECT 'sequence_regression', 'warning', topic, partition, key, [previous_offset, "offset"],
+       list_filter([previous_event_id, event_id], lambda e: e IS NOT NULL), previous_ts, timestamp,
+       format('entity {} of {}/{} went back from sequence {} at offset {} to {} at offset {}',
+              entity, topic, partition, previous_sequence, previous_offset, sequence, "offset")
+FROM sequence_regressions;
