@@ -220,27 +220,29 @@ def fnv1a32(column: KeyColumn) -> np.ndarray:
     return h
 
 
-def _masked_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
-    return ((h & np.uint32(0x7FFFFFFF)) % np.uint32(num_partitions)).astype(np.int32)
+def _masked(h: np.ndarray) -> np.ndarray:
+    """Java's `Utils.toPositive`: clear the sign bit."""
+    return (h & np.uint32(0x7FFFFFFF)).astype(np.int64)
 
 
-def _abs_int32_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
-    """librdkafka's `abs(int32 h)` as uint32 (INT32_MIN stays 2**31), modulo n; equals Sarama's default."""
-    signed = h.view(np.int32).astype(np.int64)
-    return (np.abs(signed) % num_partitions).astype(np.int32)
+def _abs_int32(h: np.ndarray) -> np.ndarray:
+    """librdkafka's `abs(int32 h)` read back as uint32 (INT32_MIN stays 2**31); `% n` of it equals
+    Sarama's `abs(int32 h % n)` for every h."""
+    return np.abs(h.view(np.int32).astype(np.int64))
 
 
-def _unsigned_mod(h: np.ndarray, num_partitions: int) -> np.ndarray:
-    return (h % np.uint32(num_partitions)).astype(np.int32)
+def _unsigned(h: np.ndarray) -> np.ndarray:
+    return h.astype(np.int64)
 
 
+# name -> (hash over the column, the non-negative number whose `% n` is the partition)
 _HASHES = {
-    "java_murmur2": (murmur2, _masked_mod),
-    "librdkafka_consistent": (crc32, _unsigned_mod),
-    "librdkafka_fnv1a": (fnv1a32, _abs_int32_mod),
-    "sarama_hash": (fnv1a32, _abs_int32_mod),
-    "sarama_reference": (fnv1a32, _masked_mod),
-    "kafkajs_legacy": (kafkajs_legacy_murmur2, _masked_mod),
+    "java_murmur2": (murmur2, _masked),
+    "librdkafka_consistent": (crc32, _unsigned),
+    "librdkafka_fnv1a": (fnv1a32, _abs_int32),
+    "sarama_hash": (fnv1a32, _abs_int32),
+    "sarama_reference": (fnv1a32, _masked),
+    "kafkajs_legacy": (kafkajs_legacy_murmur2, _masked),
 }
 
 # Partitioners whose client sends an empty key somewhere at random rather than hashing it.
@@ -259,26 +261,31 @@ def _check_partition_count(num_partitions: int) -> None:
         raise UsageError(f"the partition count must be a positive integer, not {num_partitions!r}")
 
 
-def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
-    """The partition of every key under each named partitioner (int32, -1 where the client picks at random).
-
-    Hashes shared by several partitioners (FNV-1a) are computed once per call.
-    """
-    _check_partition_count(num_partitions)
+def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
+    """Per partitioner, the non-negative int64 `h` with partition = `h % n` for every partition count n;
+    -1 where the client picks a partition at random. Hashes shared by several partitioners (FNV-1a)
+    are computed once."""
     names = check_partitioners(partitioners)
     column = keys if isinstance(keys, KeyColumn) else KeyColumn(keys)
     hashes: dict = {}
     placed: dict[str, np.ndarray] = {}
     for name in names:
-        hash_function, to_partition = _HASHES[name]
+        hash_function, to_positive = _HASHES[name]
         if hash_function not in hashes:
             hashes[hash_function] = hash_function(column)
-        partition = column.unsort(to_partition(hashes[hash_function], int(num_partitions)))
-        partition[column.null] = -1
+        positive = column.unsort(to_positive(hashes[hash_function]))
+        positive[column.null] = -1
         if name in _EMPTY_IS_RANDOM:
-            partition[column.empty] = -1
-        placed[name] = partition
+            positive[column.empty] = -1
+        placed[name] = positive
     return placed
+
+
+def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
+    """The partition of every key under each named partitioner (int32, -1 where the client picks at random)."""
+    _check_partition_count(num_partitions)
+    return {name: np.where(positive < 0, -1, positive % int(num_partitions)).astype(np.int32)
+            for name, positive in placement_hashes(keys, partitioners).items()}
 
 
 def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:
