@@ -105,17 +105,30 @@ def parse_parameters(parameters: Mapping[str, Any] | Iterable[str] | None) -> di
     return parsed
 
 
+# The lab template without the scripts it loads from CDNs (require.js, MathJax, Mermaid, widgets):
+# the report must render offline, from one file, in a mail attachment or an air-gapped network.
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+"""
+
+
 def export_html(executed: Path, html: Path) -> None:
     """Self-contained HTML without code cells, prompts or stderr (progress bars, warnings)."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"evkit_report.html.j2": OFFLINE_TEMPLATE})],
+                            template_file="evkit_report.html.j2", exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     tmp = temp_path(html)
     tmp.write_text(body)

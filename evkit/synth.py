@@ -42,7 +42,10 @@ MAIN_PARTITIONER = "java_murmur2"
 FOREIGN_PARTITIONER = "sarama_hash"
 HEAVY_BETTOR = 1100   # the account whose document grows without bound
 BURST_USER = 1337     # the target of the credential-stuffing burst
-REPUBLISHED = ("odds-updates", 2, 120)  # topic, partition, how many records the restarted producer re-sends
+REPUBLISHED = ("odds-updates", 2, 120)
+# One latency for every producer keeps each entity's send order equal to its event-time order, so
+# the clean streams have no reordering at all; only the injected late events arrive late.
+PRODUCE_LATENCY_MS = 5  # topic, partition, how many records the restarted producer re-sends
 
 
 @dataclass
@@ -86,6 +89,7 @@ def synth(
     every injected incident (exact topics, partitions, offsets, entities). `config` holds librdkafka
     properties for `to_kafka` (a dict or `key=value` strings)."""
     chosen = parse_incidents(incidents)
+    settings = parse_settings(config)
     if out is None and to_kafka is None:
         raise UsageError("synth needs an output directory, --to-kafka BOOTSTRAP, or both")
     if minutes < 16 or users < 400 or matches < 3:
@@ -103,7 +107,7 @@ def synth(
         summary["manifest"] = write_dataset(Path(out), events, seed=seed, incidents=chosen,
                                             topic_prefix=topic_prefix, minutes=minutes)
     if to_kafka is not None:
-        produce(to_kafka, events, topic_prefix=topic_prefix, config=parse_settings(config), quiet=quiet)
+        produce(to_kafka, events, topic_prefix=topic_prefix, config=settings, quiet=quiet)
     return summary
 
 
@@ -140,9 +144,8 @@ class Platform:
         return START_MS + int(minute * 60_000)
 
     def emit(self, topic: str, subject: str, type_: str, source: str, event_ms: int, data: dict,
-             trace: tuple[int, int] | None = None, *, delay_ms: int | None = None) -> Event:
-        latency = self.rng.randint(3, 40) if delay_ms is None else delay_ms
-        event = Event(topic, subject, type_, source, event_ms, event_ms + latency, data,
+             trace: tuple[int, int] | None = None) -> Event:
+        event = Event(topic, subject, type_, source, event_ms, event_ms + PRODUCE_LATENCY_MS, data,
                       (trace[0] if trace else self.rng.getrandbits(128), self.rng.getrandbits(64)))
         event.event_id = f"{self.rng.getrandbits(128):032x}"
         self.events.append(event)
