@@ -362,7 +362,7 @@ class Dataset:
         return self.connection.sql(
             f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
             "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, "
-            '"check", topic, partition, first_ts, offsets')
+            '"check", topic, partition, first_ts, offsets, detail')
 
     # --- display -----------------------------------------------------------------------------
     def coverage_rows(self) -> list[tuple]:

@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -98,9 +98,15 @@ def finding_to_json(row: Mapping[str, Any]) -> dict:
     out["event_ids"] = list(row["event_ids"] or [])
     for name in ("first_ts", "last_ts"):
         value = row[name]
-        out[name] = value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+        out[name] = iso_utc(value) if isinstance(value, datetime) else value
     out["detail"] = row["detail"]
     return out
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds (microseconds when present): 2023-11-14T22:13:20.000Z."""
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 @dataclass
