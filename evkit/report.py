@@ -72,7 +72,7 @@ def report(
     except NoSuchKernel:
         raise UsageError(f"no Jupyter kernel named {kernel_name!r}; `make venv` registers python3") from None
     except papermill.PapermillExecutionError as exc:
-        raise EvkitError(f"{notebook} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
+        raise EvkitError(f"{notebook} failed at In [{exc.exec_count}]: {exc.ename}: {exc.evalue}; "
                          f"the executed notebook is {failed}") from None
     except TimeoutError as exc:
         raise EvkitError(f"{notebook}: a cell ran longer than {timeout} s ({exc}); the executed notebook is {failed}") from None
@@ -162,4 +162,4 @@ def demo(*, out: str | Path = "reports/demo", quiet: bool = False) -> Report:
     """Run the incident-review template on the sample incident in data/ (no Kafka needed)."""
     if not TEMPLATE.is_file() or not SAMPLE_DATASET.is_dir():
         raise UsageError(f"evkit demo needs the evkit source checkout ({TEMPLATE} and {SAMPLE_DATASET})")
-    return report(TEMPLATE, out=out, parameters={"dataset": str(SAMPLE_DATASET)}, quiet=quiet)
+    return report(TEMPLATE, out=out, quiet=quiet)  # the template's defaults are the sample and its config
