@@ -242,9 +242,13 @@ class Dataset:
                 if param not in known:
                     raise UsageError(f"config [checks.{check_name}]: unknown parameter {param!r}; "
                                      f"parameters are {', '.join(known) or 'none'}")
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise UsageError(f"config [checks.{check_name}].{param}: expected a number, got {value!r}")
-                self.connection.execute(f"SET VARIABLE {check_name}_{param} = {value!r}")
+                if isinstance(value, str):  # a name, e.g. [checks.partitioner] producer_header
+                    literal = sql_string(value)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    literal = repr(value)
+                else:
+                    raise UsageError(f"config [checks.{check_name}].{param}: expected a number or a string, got {value!r}")
+                self.connection.execute(f"SET VARIABLE {check_name}_{param} = {literal}")
 
     def use(self, name: str) -> None:
         """Load `evkit/sql/<name>.sql` (after the check's preparation hook, if any) once."""

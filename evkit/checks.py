@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm.auto import tqdm
 
+from . import hashchecks
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,6 +64,14 @@ register(Check("silence", "partitions or entities quiet far longer than their us
                params=("factor", "min_events", "min_ms")))
 register(Check("out_of_order", "event-time regressions per entity and partition; entities split over partitions",
                params=("tolerance_ms",)))
+register(Check("split_key", "keys whose records sit in more than one partition of a topic",
+               prepare=hashchecks.register_macros))
+register(Check("partitioner", "which partitioner each producer used; producers that disagree or fit none",
+               params=("producer_header", "min_fit"), prepare=hashchecks.register_key_hashes))
+register(Check("key_encoding", "one logical key written as different bytes (text, int32/int64, JSON, Schema Registry)",
+               prepare=hashchecks.register_macros))
+register(Check("partition_count_change", "keys placed for an earlier, smaller partition count: the topic grew",
+               params=("min_records",), prepare=hashchecks.prepare_partition_count_change))
 
 
 def select(names: Iterable[str] | str | None) -> dict[Check, set[str]]:
