@@ -114,3 +114,49 @@ def value_sizes(records, *, top: int = 5) -> plt.Figure:
     ax.set_title(f"Value size of the {top} largest keys")
     ax.legend(fontsize="small")
     return finish(fig)
+
+
+def key_partition_map(records, *, topic: str | None = None, producer_header: str = "producer",
+                      max_keys: int = 40) -> plt.Figure:
+    """Keys x partitions, one dot per key, partition and producer (the `producer_header` header's
+    value), coloured by producer: a key split across partitions is a row with dots in several
+    columns, and the colours say which producer put it where. Keys on the most partitions come
+    first; `topic` defaults to the topic with the most split keys. A DataFrame needs the columns
+    topic, key (text), partition, producer and records."""
+    if isinstance(records, pd.DataFrame):
+        frame = records[["topic", "key", "partition", "producer", "records"]].copy()
+    else:
+        header = "'" + producer_header.replace("'", "''") + "'"
+        frame = records.query("key_partition_records", f"""
+            SELECT topic, partition,
+                   CASE WHEN NOT regexp_matches(try(decode(key)), '[\\x00-\\x1f\\x7f]') THEN decode(key)
+                        ELSE '0x' || lower(hex(key)) END AS key,
+                   coalesce(try(decode(list_filter(headers, lambda h: h.key = {header})[-1].value)), '(no header)') AS producer,
+                   count(*) AS records
+            FROM key_partition_records WHERE key IS NOT NULL GROUP BY ALL""").df()
+    spread = frame.groupby(["topic", "key"])["partition"].nunique().rename("partitions").reset_index()
+    if topic is None:
+        topic = spread.assign(split=spread["partitions"] > 1).groupby("topic")["split"].sum().idxmax()
+    shown = spread[spread["topic"] == topic].merge(
+        frame[frame["topic"] == topic].groupby("key")["records"].sum().reset_index(), on="key")
+    shown = shown.sort_values(["partitions", "records"], ascending=False).head(max_keys)
+    row = {key: n for n, key in enumerate(shown["key"])}
+    cells = frame[(frame["topic"] == topic) & frame["key"].isin(row)]
+    producers = sorted(cells["producer"].unique())
+    partitions = int(frame.loc[frame["topic"] == topic, "partition"].max()) + 1
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * partitions + 4), 0.28 * len(row) + 1.6))
+    for n, producer in enumerate(producers):
+        mine = cells[cells["producer"] == producer]
+        nudge = (n - (len(producers) - 1) / 2) * 0.7 / max(len(producers), 1)
+        ax.scatter(mine["partition"] + nudge, mine["key"].map(row), s=28, label=producer)
+    ax.set_yticks(range(len(row)), list(row))
+    ax.set_xticks(range(partitions))
+    ax.set_xlim(-0.6, partitions - 0.4)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("partition")
+    split = int((shown["partitions"] > 1).sum())
+    ax.set_title(f"{topic}: where each key landed ({split} of {len(row)} keys shown are split)")
+    ax.legend(title="producer", fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left")
+    return finish(fig)
+

@@ -180,3 +180,23 @@ def test_bad_check_parameter_is_a_usage_error(tmp_path, config):
     path = write(tmp_path, topic)
     with pytest.raises(evkit.UsageError, match=r"^config \[checks.partitioner\].producer_header: expected a number or a string, got \['a'\]$"):
         check(path, checks="partitioner", config=config, quiet=True)
+
+
+def test_key_partition_map_draws_each_producer_where_it_put_each_key(tmp_path):
+    from evkit import plots
+
+    topic = Topic("mixed", 12)
+    topic.produce(KEYS[:30], "java_murmur2", producer="java")
+    topic.produce(KEYS[:30], "librdkafka_consistent", producer="librdkafka")
+    path = write(tmp_path, topic)
+    with evkit.open(path, quiet=True) as ds:
+        fig = plots.key_partition_map(ds.records, max_keys=10)
+    ax = fig.axes[0]
+    rows = [label.get_text() for label in ax.get_yticklabels()]
+    assert len(rows) == 10 and ax.get_legend().get_title().get_text() == "producer"
+    for collection, producer, partitioner in zip(ax.collections, ("java", "librdkafka"),
+                                                 ("java_murmur2", "librdkafka_consistent")):
+        assert collection.get_label() == producer
+        drawn = {rows[int(y)]: round(x) for x, y in collection.get_offsets()}
+        expected = partition_all([key.encode() for key in rows], 12, (partitioner,))[partitioner].tolist()
+        assert drawn == dict(zip(rows, expected))
