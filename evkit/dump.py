@@ -8,6 +8,7 @@ command is run again, and a later end only reads what the dataset does not hold 
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -160,7 +161,10 @@ def dump(
         except BaseException as exc:
             reader.abort()
             manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            _finish_manifest(out, manifest, plans, conn, complete=False)
+            try:
+                _finish_manifest(out, manifest, plans, conn, complete=False)
+            except OSError:
+                pass  # e.g. the disk is still full: the last "running" checkpoint stays and resumes the same
             raise
         manifest["status"] = "complete"
         _finish_manifest(out, manifest, plans, conn, complete=True)
@@ -169,6 +173,10 @@ def dump(
             f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
         )
         return manifest
+    except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise DatasetError(f"cannot write to {out}: {reason}; the committed part is kept: "
+                           "make room and re-run the same command to resume") from None
     finally:
         conn.close()
 
@@ -589,11 +597,13 @@ def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn
         skipped = []
         for entry, offsets, _ in files:
             skipped.extend(offset_gaps(offsets, entry.start, entry.end))
-        try:
-            low_end, high_end = conn.watermarks(plan.topic, plan.partition)
-            watermarks_end = {"low": low_end, "high": high_end}
-        except EvkitError:
-            watermarks_end = None
+        watermarks_end = None
+        if complete:  # a failed run must not wait a timeout per partition for a broker that may be gone
+            try:
+                low_end, high_end = conn.watermarks(plan.topic, plan.partition)
+                watermarks_end = {"low": low_end, "high": high_end}
+            except EvkitError:
+                pass
         read_done = subtract(plan.read, [[f.start, f.end] for f, _, _ in files])
         partitions.append({
             "topic": plan.topic, "partition": plan.partition, "request": plan.request,
