@@ -25,7 +25,7 @@ from .dataset import RECORD_SCHEMA, data_files, read_identity, read_manifests, s
 from .errors import DatasetError, UsageError
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, resolve_fields, sql_string
 
-SEVERITIES = ("info", "warning", "error")
+IDENTITY_FIELDS = ("event_id", "entity", "event_type")  # fields whose typed value is the raw text
 
 
 @dataclass
@@ -183,6 +183,7 @@ class Dataset:
         self.connection = duckdb.connect(":memory:", config=config)
         self.connection.execute("SET TimeZone = 'UTC'")
         self._loaded: set[str] = set()
+        self.materialized = False
         self._coverage: list[tuple] | None = None
         self._create_base_views()
         self._set_check_params()
@@ -227,13 +228,34 @@ class Dataset:
         typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
         raw = ", ".join(f"raw_{name}" for name in FIELDS)
         con = self.connection
-        con.execute(f"CREATE VIEW event_fields AS SELECT *, {typed} FROM ({' UNION ALL '.join(selects)})")
-        con.execute(f"CREATE VIEW events AS SELECT * EXCLUDE (value_is_json, {raw}) FROM event_fields")
+        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed} FROM ({' UNION ALL '.join(selects)})")
+        self._create_events_over("event_fields_source")
         rows = [(topic, name, source, self.fields.is_explicit(topic, name))
                 for topic in topic_names for name, source in self.fields.sources(topic).items()]
         con.execute("CREATE TABLE field_sources (topic VARCHAR, field VARCHAR, source VARCHAR, explicit BOOLEAN)")
         if rows:
             con.executemany("INSERT INTO field_sources VALUES (?, ?, ?, ?)", rows)
+
+    def _create_events_over(self, source: str) -> None:
+        raw = ", ".join(f"raw_{name}" for name in FIELDS)
+        self.connection.execute(f"CREATE OR REPLACE VIEW event_fields AS SELECT * FROM {source}")
+        self.connection.execute(f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (value_is_json, {raw}) FROM event_fields")
+
+    def materialize(self) -> None:
+        """Extract the event fields once into a DuckDB table, so that several checks do not each parse
+        every JSON value again. The table spills to disk past the memory limit. Afterwards `events`
+        has no `value` and `headers` columns (they stay in `records`)."""
+        if self.materialized:
+            return
+        same = ", ".join(f"raw_{name}" for name in IDENTITY_FIELDS)  # raw text = typed value: stored once
+        self.connection.execute(f"CREATE TABLE event_fields_table AS SELECT * EXCLUDE (value, headers, {same}) "
+                                "FROM event_fields_source")
+        aliases = ", ".join(f"{name} AS raw_{name}" for name in IDENTITY_FIELDS)
+        self._create_events_over(f"(SELECT *, {aliases} FROM event_fields_table)")
+        self.materialized = True
+        for name in sorted(self._loaded):  # re-bind views that were created over the old columns
+            self._loaded.discard(name)
+            self.use(name)
 
     def _set_check_params(self) -> None:
         for check_name, params in self.fields.check_params.items():

@@ -168,6 +168,7 @@ def check(*paths: str | Path, checks: Iterable[str] | str | None = None,
         raise UsageError(f"fail_on {fail_on!r}: expected one of {', '.join(SEVERITY_RANK)}")
     selected = select(checks)
     with open_dataset(*paths, fields=fields, config=config, memory_limit=memory_limit, quiet=quiet) as dataset:
+        dataset.materialize()
         findings = []
         for names in tqdm(selected.values(), desc="checks", unit="check", disable=quiet, file=sys.stderr):
             relation = dataset.findings(sorted(names))

@@ -9,7 +9,12 @@ import evkit
 from analysis_data import BASE_MS, FIELDS, append, clean_stream, event, traceparent, write
 
 
+# The checks of the analysis core; the partition-hash checks have their own tests.
+ANALYSIS_CHECKS = "field_coverage,duplicate,offset_gap,sequence_gap,silence,out_of_order"
+
+
 def findings(root, **options) -> list[dict]:
+    options.setdefault("checks", ANALYSIS_CHECKS)
     return evkit.check(root, fields=options.pop("fields", FIELDS), quiet=True, **options).findings
 
 
@@ -19,7 +24,7 @@ def brief(found: list[dict]) -> list[tuple]:
 
 def test_clean_stream_has_no_findings_and_full_coverage(tmp_path):
     root = write(tmp_path / "ds", clean_stream())
-    report = evkit.check(root, fields=FIELDS, quiet=True)
+    report = evkit.check(root, checks=ANALYSIS_CHECKS, fields=FIELDS, quiet=True)
     assert (report.findings, report.exit_code) == ([], 0)
     with evkit.open(root, fields=FIELDS, quiet=True) as ds:
         assert {(field, present, missing) for _, field, _, _, _, present, missing, _, _ in ds.coverage_rows()} == {

@@ -10,13 +10,11 @@
 -- producers (event times from different clocks are compared as if they were one).
 
 CREATE OR REPLACE VIEW late_events AS
-WITH marked AS (
+WITH marked AS (   -- running maxima include the event itself: max > own time <=> an earlier event was later
     SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key,
-           max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset"
-                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS partition_max,
+           max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset") AS partition_max,
            CASE WHEN entity IS NOT NULL THEN
-               max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset"
-                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END AS entity_max
+               max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset") END AS entity_max
     FROM events
     WHERE event_time IS NOT NULL
 ),

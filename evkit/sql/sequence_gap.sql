@@ -1,6 +1,6 @@
 -- sequence_gap: missing sequence numbers per topic and entity, and sequences going backwards.
--- Each (topic, entity, sequence) counts once (its first copy by broker time); consecutive seen
--- sequences s < t with t > s + 1 leave s+1 .. t-1 missing. In Jepsen's words:
+-- Events of a topic and entity in sequence order (copies of one sequence by broker time, offset):
+-- consecutive seen sequences s < t with t > s + 1 leave s+1 .. t-1 missing. In Jepsen's words:
 --   lost    (error) a later event of the entity (t) was seen more than sequence_gap_unseen_ms
 --           (default 10000) before the last record of its partition in the dump: the missing events
 --           should have been there
@@ -12,19 +12,15 @@
 -- Cannot know: events before the first or after the last sequence seen, or a counter that is not
 -- meant to be dense.
 
-CREATE OR REPLACE VIEW sequence_steps AS
-SELECT *,
+CREATE OR REPLACE VIEW sequence_steps AS   -- each event with the next one of its entity in sequence order
+SELECT cluster_id, topic, entity, sequence,
+       {'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key} AS seen,
        lead(sequence) OVER by_sequence AS next_sequence,
-       lead(seen) OVER by_sequence AS next_seen
-FROM (
-    SELECT cluster_id, topic, entity, sequence,
-           arg_min({'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key},
-                   {'timestamp': timestamp, 'offset': "offset"}) AS seen
-    FROM events
-    WHERE sequence IS NOT NULL AND entity IS NOT NULL
-    GROUP BY cluster_id, topic, entity, sequence
-)
-WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence);
+       lead({'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key})
+           OVER by_sequence AS next_seen
+FROM events
+WHERE sequence IS NOT NULL AND entity IS NOT NULL
+WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence, timestamp, "offset");
 
 CREATE OR REPLACE VIEW sequence_gaps AS
 WITH partition_tails AS (

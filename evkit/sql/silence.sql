@@ -21,21 +21,34 @@ FROM events
 WHERE entity IS NOT NULL
 WINDOW by_time AS (PARTITION BY cluster_id, topic, entity ORDER BY coalesce(event_time, timestamp), partition, "offset");
 
+CREATE OR REPLACE VIEW silence_groups AS   -- each partition's and entity's usual interval
+SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NULL::VARCHAR AS entity,
+       count(*) AS events, (epoch_ms(max(timestamp)) - epoch_ms(min(timestamp))) / greatest(count(*) - 1, 1) AS mean_interval_ms
+FROM events
+GROUP BY cluster_id, topic, partition
+UNION ALL
+SELECT 'entity', cluster_id, topic, NULL, entity,
+       count(*), (epoch_ms(max(coalesce(event_time, timestamp))) - epoch_ms(min(coalesce(event_time, timestamp))))
+                 / greatest(count(*) - 1, 1)
+FROM events
+WHERE entity IS NOT NULL
+GROUP BY cluster_id, topic, entity;
+
 CREATE OR REPLACE VIEW silences AS
-SELECT scope, cluster_id, topic, CASE WHEN previous_partition = partition THEN partition END AS partition,
-       entity, previous_time AS silence_start, time AS silence_end,
-       epoch_ms(time) - epoch_ms(previous_time) AS silence_ms, mean_interval_ms, events,
-       previous_offset, "offset", key
-FROM (
-    SELECT *,
-           count(*) OVER grp AS events,
-           (epoch_ms(max(time) OVER grp) - epoch_ms(min(time) OVER grp)) / greatest(count(*) OVER grp - 1, 1) AS mean_interval_ms
-    FROM silence_intervals
-    WINDOW grp AS (PARTITION BY scope, cluster_id, topic, group_partition, entity)
+WITH params AS (
+    SELECT coalesce(getvariable('silence_factor'), 20) AS factor, coalesce(getvariable('silence_min_events'), 20) AS min_events,
+           coalesce(getvariable('silence_min_ms'), 1000) AS min_ms
 )
-WHERE events >= coalesce(getvariable('silence_min_events'), 20)
-  AND epoch_ms(time) - epoch_ms(previous_time)
-      > greatest(coalesce(getvariable('silence_factor'), 20) * mean_interval_ms, coalesce(getvariable('silence_min_ms'), 1000));
+SELECT i.scope, i.cluster_id, i.topic, CASE WHEN i.previous_partition = i.partition THEN i.partition END AS partition,
+       i.entity, i.previous_time AS silence_start, i.time AS silence_end,
+       epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms, g.mean_interval_ms, g.events,
+       i.previous_offset, i."offset", i.key
+FROM silence_intervals i, params
+JOIN silence_groups g ON g.scope = i.scope AND g.cluster_id = i.cluster_id AND g.topic = i.topic
+     AND g.group_partition IS NOT DISTINCT FROM i.group_partition AND g.entity IS NOT DISTINCT FROM i.entity
+WHERE epoch_ms(i.time) - epoch_ms(i.previous_time) > params.min_ms
+  AND g.events >= params.min_events
+  AND epoch_ms(i.time) - epoch_ms(i.previous_time) > params.factor * g.mean_interval_ms;
 
 CREATE OR REPLACE VIEW silence_findings AS
 SELECT 'silence' AS "check", 'warning' AS severity, topic, partition, key,
