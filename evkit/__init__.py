@@ -1,19 +1,9 @@
 """evkit: dump exact ranges of Kafka topics to Parquet and analyse them with DuckDB."""
 from __future__ import annotations
 
+import importlib
 import logging
 
-__version__ = "0.1.0"
-
-# A library logs, the application decides where to: silence the "no handler" fallback.
-logging.getLogger("evkit").addHandler(logging.NullHandler())
-
-from .analysis import Dataset, open
-from .checks import CheckReport, check
-from .dump import dump
-from .partition import partition
-from .report import demo, report
-from .synth import synth
 from .errors import (
     AuthenticationFailed,
     BrokerUnreachable,
@@ -26,9 +16,43 @@ from .errors import (
     UsageError,
 )
 
+__version__ = "0.1.0"
+
+# A library logs, the application decides where to: silence the "no handler" fallback.
+logging.getLogger("evkit").addHandler(logging.NullHandler())
+
+# The public functions, imported on first use: `import evkit` stays fast for the CLI and for dump
+# worker processes, which need neither pandas nor papermill. To add one: name -> module here.
+_LAZY = {
+    "CheckReport": "checks",
+    "Dataset": "analysis",
+    "check": "checks",
+    "demo": "report",
+    "dump": "dump",
+    "open": "analysis",
+    "partition": "partition",
+    "report": "report",
+    "synth": "synth",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'evkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "AuthenticationFailed",
     "BrokerUnreachable",
+    "CheckReport",
+    "Dataset",
     "DatasetError",
     "EvkitError",
     "KafkaError",
@@ -36,8 +60,6 @@ __all__ = [
     "OffsetOutOfRange",
     "UnknownTopic",
     "UsageError",
-    "CheckReport",
-    "Dataset",
     "__version__",
     "check",
     "demo",

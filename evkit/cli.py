@@ -98,6 +98,8 @@ def demo_command(**options) -> int:
               help="Roll Parquet files at about this many bytes.")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for a broker before failing.")
+@click.option("--workers", type=int, help="Consumer processes sharing the partitions (default: one per core, "
+              "up to 4, for ranges of 200k offsets or more).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
 def dump_command(topics, start, end, config, **options) -> None:
@@ -105,6 +107,21 @@ def dump_command(topics, start, end, config, **options) -> None:
     from .dump import dump
 
     dump(topics=topics, start=list(start) or None, end=list(end) or None, config=list(config), **options)
+
+
+@cli.command("partition")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--partitions", "-n", type=int, required=True, help="The topic's partition count.")
+@click.option("--key-format", type=click.Choice(["utf8", "hex", "int32", "int64"]), default="utf8",
+              show_default=True, help="How the producer serialised the key (int32/int64: big-endian).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per key and line.")
+def partition_command(output_format, **options) -> int:
+    """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
+    from .partition import format_partitions, partition
+
+    click.echo(format_partitions(partition(**options), output_format))
+    return 0
 
 
 @cli.command("check")
@@ -152,18 +169,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-@cli.command("partition")
-@click.argument("keys", nargs=-1, required=True)
-@click.option("--partitions", "-n", type=int, required=True, help="The topic's partition count.")
-@click.option("--key-format", type=click.Choice(["utf8", "hex", "int32", "int64"]), default="utf8",
-              show_default=True, help="How the producer serialised the key (int32/int64: big-endian).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: one object per key and line.")
-def partition_command(output_format, **options) -> int:
-    """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
-    from .partition import format_partitions, partition
-
-    click.echo(format_partitions(partition(**options), output_format))
-    return 0
-
-

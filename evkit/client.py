@@ -12,7 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError as RdKafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from .errors import (
@@ -28,6 +29,9 @@ REDACTED = "[redacted]"
 _SECRET = re.compile(r"password|passwd|secret|token|jaas|credential|private|\.pem$|oauthbearer\.config|sasl\.oauthbearer\.client", re.I)
 # Settings evkit owns so that a dump never joins a group or commits an offset.
 READ_ONLY = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
+# Throughput defaults (any -X overrides them): librdkafka's 1 MB per-partition fetch halves the rate
+# of a Python consumer on small records (benchmarks/bench_dump.py, docs/benchmarks.md).
+FETCH_DEFAULTS = {"fetch.message.max.bytes": "4194304"}
 TOPIC_CONFIGS_RECORDED = ("cleanup.policy", "message.timestamp.type", "retention.ms", "retention.bytes",
                           "min.compaction.lag.ms", "delete.retention.ms", "max.message.bytes")
 
@@ -108,6 +112,7 @@ class Connection:
             "enable.partition.eof": "true",
             "isolation.level": isolation,
             "client.id": "evkit-dump",
+            **FETCH_DEFAULTS,
             **config,
             **READ_ONLY,
             "error_cb": self.errors.append,

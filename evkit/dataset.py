@@ -375,3 +375,32 @@ def utc_now() -> str:
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(3).hex()
+
+
+def coverage(root: Path) -> dict[tuple[str, int], list[list[int]]]:
+    """The offset intervals each partition's committed files cover."""
+    covered: dict[tuple[str, int], list[list[int]]] = {}
+    for path in data_files(root):
+        parsed = parse_file_name(path.name)
+        if parsed is None:
+            continue
+        topic = path.parent.parent.name.split("=", 1)[1]
+        partition = int(path.parent.name.split("=", 1)[1])
+        covered.setdefault((topic, partition), []).append(list(parsed))
+    return {k: sorted(v) for k, v in covered.items()}
+
+
+def subtract(intervals: list[list[int]], taken: list[list[int]]) -> list[list[int]]:
+    """The parts of half-open `intervals` not inside any of `taken` (both sorted)."""
+    result = []
+    for start, end in intervals:
+        cursor = start
+        for t_start, t_end in taken:
+            if t_end <= cursor or t_start >= end:
+                continue
+            if t_start > cursor:
+                result.append([cursor, t_start])
+            cursor = max(cursor, t_end)
+        if cursor < end:
+            result.append([cursor, end])
+    return result

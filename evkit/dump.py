@@ -2,7 +2,8 @@
 
 The dump resolves a plan (per partition: watermarks and the range [start, end) to read), prints it,
 then reads every partition with assign() - never a group subscription, never a commit - and writes
-files that each cover an exact offset range. A run's manifest is rewritten after every file, so an
+files that each cover an exact offset range. The run's manifest is written with its plan before
+anything is read and completed at the end; in between, the committed files are the progress. So an
 interrupted dump (Ctrl-C, kill -9, a lost broker) resumes from the committed files when the same
 command is run again, and a later end only reads what the dataset does not hold yet.
 """
@@ -14,40 +15,45 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import confluent_kafka
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from confluent_kafka import KafkaError as RdKafkaError, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
 
 from . import __version__
 from .client import Connection, client_config, describe_error, redact
 from .dataset import (
     FORMAT_VERSION,
-    RECORD_SCHEMA,
     FileEntry,
-    PartitionFileWriter,
+    coverage,
     data_files,
     file_metadata,
     new_run_id,
     offset_gaps,
-    parse_file_name,
-    partition_dir,
     read_identity,
     read_manifests,
     remove_temporaries,
     sha256_file,
+    subtract,
     utc_now,
     write_identity,
     write_manifest,
 )
-from .errors import BrokerUnreachable, DatasetError, EvkitError, OffsetOutOfRange, UnknownTopic, UsageError
+from .errors import (
+    DatasetError,
+    EvkitError,
+    OffsetOutOfRange,
+    UnknownTopic,
+    UsageError,
+)
 from .progress import Progress
 from .ranges import PositionSpec, TopicSelector, parse_position_spec, parse_topic
+from .reader import ReadOptions, ReadTask, read
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
-TIMESTAMP_TYPE_NAMES = {1: "create", 2: "log_append"}
 DEFAULT_FILE_SIZE = 128 * 1024 * 1024
 DEFAULT_BATCH = 10_000
+# Below this many offsets, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 200_000
 
 
 @dataclass
@@ -83,6 +89,7 @@ def dump(
     file_size: int = DEFAULT_FILE_SIZE,
     batch_size: int = DEFAULT_BATCH,
     timeout: float = 30.0,
+    workers: int | None = None,
     dry_run: bool = False,
     quiet: bool = False,
 ) -> dict:
@@ -93,12 +100,15 @@ def dump(
     `-2h`-style relative times, each optionally overridden per partition (`orders:3=1000`). End is
     exclusive and defaults to the end offset seen when the dump starts (the last stable offset under
     read_committed, the default, so aborted transactions never show up as data). With
-    `dry_run=True` the plan is printed and returned (as the manifest's `partitions`) and nothing is read.
+    `dry_run=True` the plan is printed and returned (as the manifest's `plan`) and nothing is read.
+    `workers` consumer processes share the partitions (default: one per core for large ranges).
     """
     if isolation not in ISOLATION_LEVELS:
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
     if not topics:
         raise UsageError("give at least one --topic")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
     if max_rate is not None and max_rate <= 0:
         raise UsageError("--max-rate must be a positive number of MB/s")
     selectors = [parse_topic(t) for t in topics]
@@ -154,12 +164,14 @@ def dump(
         write_identity(out, cluster_id)
         remove_temporaries(out)
         write_manifest(out, manifest)
-        reader = _Reader(conn, out, plans, run_id=run_id, manifest=manifest, file_size=file_size,
-                         batch_size=batch_size, max_rate=max_rate, progress=progress, timeout=timeout)
+        tasks = [ReadTask(p.topic, p.partition, p.read) for p in plans]
+        options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
+                              timeout=timeout)
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 4) if sum(p.max_records for p in plans) >= PARALLEL_THRESHOLD else 1
         try:
-            reader.run()
+            read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
         except BaseException as exc:
-            reader.abort()
             manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             try:
                 _finish_manifest(out, manifest, plans, conn, complete=False)
@@ -309,271 +321,6 @@ def format_plan(plans: list[PartitionPlan], *, isolation: str, resumed: bool = F
     return "\n".join(lines)
 
 
-def coverage(root: Path) -> dict[tuple[str, int], list[list[int]]]:
-    """The offset intervals each partition's committed files cover."""
-    covered: dict[tuple[str, int], list[list[int]]] = {}
-    for path in data_files(root):
-        parsed = parse_file_name(path.name)
-        if parsed is None:
-            continue
-        topic = path.parent.parent.name.split("=", 1)[1]
-        partition = int(path.parent.name.split("=", 1)[1])
-        covered.setdefault((topic, partition), []).append(list(parsed))
-    return {k: sorted(v) for k, v in covered.items()}
-
-
-def subtract(intervals: list[list[int]], taken: list[list[int]]) -> list[list[int]]:
-    """The parts of half-open `intervals` not inside any of `taken` (both sorted)."""
-    result = []
-    for start, end in intervals:
-        cursor = start
-        for t_start, t_end in taken:
-            if t_end <= cursor or t_start >= end:
-                continue
-            if t_start > cursor:
-                result.append([cursor, t_start])
-            cursor = max(cursor, t_end)
-        if cursor < end:
-            result.append([cursor, end])
-    return result
-
-
-class _PartitionState:
-    """Reading progress of one partition: the intervals still to read and the open file."""
-
-    def __init__(self, plan: PartitionPlan, remaining: list[list[int]]):
-        self.plan = plan
-        self.remaining = remaining
-        self.writer: PartitionFileWriter | None = None
-        self.tp = TopicPartition(plan.topic, plan.partition)
-
-    @property
-    def interval_end(self) -> int:
-        return self.remaining[0][1]
-
-    @property
-    def done(self) -> bool:
-        return not self.remaining
-
-
-class _Reader:
-    """The consume loop: batches from librdkafka become Arrow tables, routed to per-partition files."""
-
-    def __init__(self, conn: Connection, out: Path, plans: list[PartitionPlan], *, run_id: str, manifest: dict,
-                 file_size: int, batch_size: int, max_rate: float | None, progress: Progress, timeout: float):
-        self.conn, self.consumer, self.out = conn, conn.consumer, out
-        self.run_id, self.manifest = run_id, manifest
-        self.file_size, self.batch_size, self.timeout = file_size, batch_size, timeout
-        self.max_rate_bytes = max_rate * 1e6 if max_rate else None
-        self.progress = progress
-        covered = coverage(out)
-        self.states = {
-            (p.topic, p.partition): _PartitionState(p, subtract(p.read, covered.get((p.topic, p.partition), [])))
-            for p in plans
-        }
-        self.records = 0
-        self.bytes = 0
-
-    def run(self) -> None:
-        active = [s for s in self.states.values() if not s.done]
-        total = sum(e - s for st in active for s, e in st.remaining)
-        self.progress.start(total=total, unit="offsets")
-        if not active:
-            return
-        self.consumer.assign([TopicPartition(s.plan.topic, s.plan.partition, s.remaining[0][0]) for s in active])
-        started = time.monotonic()
-        last_progress = time.monotonic()
-        while any(not s.done for s in self.states.values()):
-            messages = self.consumer.consume(self.batch_size, timeout=0.5)
-            if messages:
-                if self._handle(messages):
-                    last_progress = time.monotonic()
-            if not messages or len(messages) < self.batch_size:
-                if self._check_positions():
-                    last_progress = time.monotonic()
-            self.conn.raise_for_errors()
-            waited = time.monotonic() - last_progress
-            if waited > self.timeout:
-                raise BrokerUnreachable(
-                    f"no progress for {waited:.0f}s (broker unreachable or partition stalled); "
-                    "the committed part is kept: re-run the same command to resume"
-                )
-            if waited > 5:
-                self.progress.status(f"waiting for the broker ({waited:.0f}s of {self.timeout:.0f}s)")
-            if self.max_rate_bytes:
-                ahead = self.bytes / self.max_rate_bytes - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        self.progress.close()
-
-    def _handle(self, messages: list) -> bool:
-        """Route one consumed batch; True if any partition moved forward.
-
-        A partition-EOF event follows its partition's last messages in the batch, so it is acted on
-        only after the batch's records are written.
-        """
-        groups: dict[tuple[str, int], list] = {}
-        eofs = []
-        for msg in messages:
-            err = msg.error()
-            if err is None:
-                groups.setdefault((msg.topic(), msg.partition()), []).append(msg)
-            elif err.code() == RdKafkaError._PARTITION_EOF:
-                eofs.append(msg)
-            else:
-                self._raise_message_error(err, msg)
-        moved = False
-        for (topic, partition), batch in groups.items():
-            state = self.states.get((topic, partition))
-            if state is None or state.done:
-                continue
-            moved |= self._write(state, messages_table(batch, topic, partition))
-        for eof in eofs:
-            state = self.states.get((eof.topic(), eof.partition()))
-            if state and not state.done and eof.offset() >= state.interval_end:
-                self._finish_interval(state)
-                moved = True
-        return moved
-
-    def _write(self, state: _PartitionState, part: pa.Table) -> bool:
-        end = state.interval_end
-        offsets = part.column("offset")
-        if pc.max(offsets).as_py() >= end:
-            part = part.filter(pc.less(offsets, end))
-        if part.num_rows == 0:
-            return False
-        first = part.column("offset")[0].as_py()
-        last = part.column("offset")[-1].as_py()
-        cursor = state.remaining[0][0]
-        if first < cursor:  # already written (re-delivered after a seek): keep each offset once
-            part = part.filter(pc.greater_equal(part.column("offset"), cursor))
-            if part.num_rows == 0:
-                return False
-        if state.writer is None:
-            state.writer = PartitionFileWriter(self.out, state.plan.topic, state.plan.partition, cursor,
-                                               run_id=self.run_id)
-        state.writer.write(part)
-        sizes = pc.sum(part.column("value_size")).as_py() or 0
-        sizes += pc.sum(part.column("key_size")).as_py() or 0
-        self.records += part.num_rows
-        self.bytes += sizes
-        self.progress.update(last + 1 - cursor, records=self.records, data_bytes=self.bytes)
-        state.remaining[0][0] = last + 1
-        if last + 1 >= end:
-            self._finish_interval(state)
-        elif state.writer.data_bytes >= self.file_size:
-            self._commit(state, last + 1)
-        return True
-
-    def _check_positions(self) -> bool:
-        """Finish partitions whose consumer position passed their end (hidden markers at the tail)."""
-        pending = [s for s in self.states.values() if not s.done]
-        if not pending:
-            return False
-        moved = False
-        for tp in self.consumer.position([s.tp for s in pending]):
-            state = self.states[(tp.topic, tp.partition)]
-            if tp.offset >= 0 and not state.done and tp.offset >= state.interval_end:
-                self._finish_interval(state)
-                moved = True
-        return moved
-
-    def _finish_interval(self, state: _PartitionState) -> None:
-        """The current interval is read (or skipped) to its end: commit its last file, go to the next."""
-        start, end = state.remaining.pop(0)
-        self.progress.update(end - start, records=self.records, data_bytes=self.bytes)
-        if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
-            state.writer = PartitionFileWriter(self.out, state.plan.topic, state.plan.partition, start,
-                                               run_id=self.run_id)
-        self._commit(state, end)
-        if state.remaining:
-            self.consumer.seek(TopicPartition(state.plan.topic, state.plan.partition, state.remaining[0][0]))
-        else:
-            self.consumer.pause([state.tp])
-
-    def _commit(self, state: _PartitionState, end: int) -> None:
-        state.writer.commit(end)
-        state.writer = None
-        write_manifest(self.out, self.manifest)  # checkpoint: still "running", rewritten at the end
-
-    def _raise_message_error(self, err, msg) -> None:
-        topic, partition = msg.topic(), msg.partition()
-        if err.code() == RdKafkaError._AUTO_OFFSET_RESET or err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
-            raise OffsetOutOfRange(
-                f"{topic}[{partition}]: offsets were deleted while the dump was reading them "
-                f"({err.str()}); the committed part is kept"
-            )
-        if err.code() == RdKafkaError.GROUP_AUTHORIZATION_FAILED:
-            return  # the coordinator lookup of the throwaway group; a dump never uses the group
-        raise describe_error(err, topic, partition, "read")
-
-    def abort(self) -> None:
-        for state in self.states.values():
-            if state.writer is not None:
-                state.writer.abort()
-                state.writer = None
-        self.progress.close()
-
-
-def messages_table(messages: list, topic: str, partition: int) -> pa.Table:
-    """Turn consumed messages of one partition into a RECORD_SCHEMA table, column by column."""
-    keys = [m.key() for m in messages]
-    values = [m.value() for m in messages]
-    stamps = [m.timestamp() for m in messages]
-    header_lists = [m.headers() for m in messages]
-    key_array = pa.array(keys, pa.binary())
-    value_array = pa.array(values, pa.binary())
-    key_sizes = pc.binary_length(key_array)
-    return pa.Table.from_arrays(
-        [
-            pa.array([topic] * len(messages), pa.string()),
-            pa.array([partition] * len(messages), pa.int32()),
-            pa.array([m.offset() for m in messages], pa.int64()),
-            pa.array([ts if kind else None for kind, ts in stamps], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-            pa.array([TIMESTAMP_TYPE_NAMES.get(kind) for kind, _ in stamps], pa.string()),
-            key_array,
-            value_array,
-            headers_array(header_lists),
-            pa.array([m.leader_epoch() for m in messages], pa.int32()),
-            key_sizes.cast(pa.int32()),
-            pc.binary_length(value_array).cast(pa.int32()),
-            utf8_text(key_array),
-        ],
-        schema=RECORD_SCHEMA,
-    )
-
-
-def headers_array(header_lists: list) -> pa.Array:
-    """list<struct<key, value>> from confluent-kafka header lists (None = no headers), order kept."""
-    offsets = [0]
-    names, values = [], []
-    for headers in header_lists:
-        if headers:
-            for name, value in headers:
-                names.append(name)
-                values.append(value)
-        offsets.append(len(names))
-    structs = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
-                                         fields=list(RECORD_SCHEMA.field("headers").type.value_type))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs,
-                                    type=RECORD_SCHEMA.field("headers").type)
-
-
-def utf8_text(binary: pa.Array) -> pa.Array:
-    """The binary values as strings where they are valid UTF-8, else null."""
-    try:
-        return binary.cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array([_decode(b) for b in binary.to_pylist()], pa.string())
-
-
-def _decode(data: bytes | None) -> str | None:
-    try:
-        return None if data is None else data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn: Connection, *,
                      complete: bool) -> None:
     """Fill in per-partition results from the files this run committed and write the manifest."""
@@ -632,4 +379,3 @@ def _merge(intervals: list[list[int]]) -> list[list[int]]:
         else:
             merged.append([start, end])
     return merged
-

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -172,14 +173,27 @@ def test_files_roll_by_size_and_each_names_its_range(bootstrap, make_topic, tmp_
     assert [r["offset"] for r in dataset_rows(tmp_path / "ds")] == list(range(300))
 
 
-def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, make_topic, tmp_path):
+def test_worker_processes_write_the_same_rows_as_one_process(bootstrap, make_topic, tmp_path):
+    topic = make_topic(partitions=3)
+    produce(bootstrap, topic, [{"key": str(i).encode(), "value": os.urandom(50), "partition": i % 3,
+                               "headers": [("n", str(i).encode())]} for i in range(3000)])
+    one = evkit.dump(bootstrap=bootstrap, out=tmp_path / "one", topics=[topic], quiet=True, workers=1)
+    three = evkit.dump(bootstrap=bootstrap, out=tmp_path / "three", topics=[topic], quiet=True, workers=3,
+                       file_size=20_000)
+    assert dataset_rows(tmp_path / "three") == dataset_rows(tmp_path / "one")
+    assert three["totals"] == one["totals"] == {"records": 3000, "bytes": three["totals"]["bytes"]}
+    assert all(p["complete"] for p in three["partitions"])
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, make_topic, tmp_path, workers):
     topic = make_topic(partitions=3)
     produce(bootstrap, topic, [{"key": str(i).encode(), "value": os.urandom(200), "partition": i % 3}
                                for i in range(6000)])
     evkit.dump(bootstrap=bootstrap, out=tmp_path / "clean", topics=[topic], quiet=True)
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o", str(out), "-t", topic, "-q",
-           "--file-size", "20000", "--max-rate", "0.3"]
+           "--workers", workers, "--file-size", "20000", "--max-rate", "0.3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(list(data_files(out))) < 2 and proc.poll() is None and time.monotonic() < deadline:
@@ -188,6 +202,7 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert read_manifests(out)[0]["status"] == "running"
+    _wait_for_no_process_writing(out)
 
     result = subprocess.run(cmd[:-4] + ["--file-size", "20000"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -197,6 +212,25 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     listed = {f["path"] for p in manifest["partitions"] for f in p["files"]}
     assert listed == {p.relative_to(out).as_posix() for p in data_files(out)}
     assert not list(out.rglob("*.tmp"))
+
+
+def _processes_holding_files_under(root) -> list[int]:
+    holders = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd).startswith(str(root)) for fd in fd_dir.iterdir()):
+                holders.append(int(fd_dir.parent.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return holders
+
+
+def _wait_for_no_process_writing(out) -> None:
+    """Worker processes die with the killed parent (PR_SET_PDEATHSIG): none may still hold a file."""
+    deadline = time.monotonic() + 10
+    while _processes_holding_files_under(out):
+        assert time.monotonic() < deadline, "a dump worker outlived its killed parent"
+        time.sleep(0.1)
 
 
 def test_dump_never_joins_a_group_nor_commits_offsets(bootstrap, make_topic, tmp_path):
