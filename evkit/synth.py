@@ -331,7 +331,7 @@ def describe(detail: dict, topic_prefix: str) -> dict | list:
                  "event_id": e.event_id, "partition": None if e.lost else e.partition,
                  "offset": None if e.lost else e.offset,
                  "lateness_ms": None if e.lost else e.send_ms - e.event_ms} for e in events]
-    return {"topic": topic_prefix + events[0].topic, "records": len(events),
+    return {"topics": sorted({topic_prefix + e.topic for e in events}), "records": len(events),
             "subjects": len({e.subject for e in events})}
 
 

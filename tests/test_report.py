@@ -16,8 +16,10 @@ import nbformat
 import pytest
 from dumping import dataset_rows
 
-import evkit
+from evkit.checks import check
 from evkit.cli import main
+from evkit.report import report
+from evkit.synth import synth
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sports-betting"
@@ -37,7 +39,7 @@ def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 @pytest.fixture(scope="module")
 def sample_truth(tmp_path_factory) -> dict:
     """The ground truth synth returns for the committed sample (test_synth checks data/ is its output)."""
-    return evkit.synth(tmp_path_factory.mktemp("truth") / "sample", seed=7, quiet=True)["incidents"]
+    return synth(tmp_path_factory.mktemp("truth") / "sample", seed=7, quiet=True)["incidents"]
 
 
 def write_notebook(path: Path, *sources: str, parameters: str = "findings_path = None") -> Path:
@@ -92,7 +94,7 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path):
 
 def test_findings_json_is_what_evkit_check_reports(demo):
     written = json.loads((demo[0] / "findings.json").read_text())
-    checked = evkit.check(SAMPLE, config=REPO / "data" / "sports-betting.toml", quiet=True)
+    checked = check(SAMPLE, config=REPO / "data" / "sports-betting.toml", quiet=True)
     assert written == checked.findings
 
 
@@ -104,7 +106,8 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
         by_check[(finding["check"], finding["severity"])].append(finding)
     assert Counter({key: len(found) for key, found in by_check.items()}) == Counter({
         ("sequence_gap", "error"): 4, ("duplicate", "warning"): 121, ("sequence_regression", "warning"): 7,
-        ("silence", "warning"): 1, ("out_of_order", "warning"): 494,
+        ("silence", "warning"): 1, ("out_of_order", "warning"): 494, ("split_key", "error"): 340,
+        ("key_encoding", "warning"): 207, ("partitioner", "warning"): 3,
     })
     # lost_events: one lost (not unseen) hole per dropped bet
     lost = sample_truth["lost_events"]
@@ -137,6 +140,20 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
             partitions[json.loads(row["value"])["subject"]].add(row["partition"])
     assert {f["key"] for f in by_check[("out_of_order", "warning")] if "split over" in f["detail"]} == {
         user for user, seen in partitions.items() if len(seen) > 1}
+    # foreign_partitioner: every text key that the two partitioners put on different partitions
+    bets = [r for r in dataset_rows(SAMPLE) if r["topic"] == "bets"]
+    key_partitions = defaultdict(set)
+    for row in bets:
+        key_partitions[row["key"]].add(row["partition"])
+    assert {f["key"] for f in by_check[("split_key", "error")]} == {
+        key.decode() for key, seen in key_partitions.items() if len(seen) > 1}
+    assert sorted(re.match(r"producer '([^']+)' .* placed by (\S+),", f["detail"]).groups()
+                  for f in by_check[("partitioner", "warning")]) == [
+        ("bet-service", "java_murmur2"), ("cashout-service", "java_murmur2"),
+        ("settlement-service", "sarama_hash/librdkafka_fnv1a")]  # identical formulas for 6 partitions
+    # int_keys: every user whose cash-outs were keyed by a 4-byte integer
+    assert sorted(re.match(r"logical key (\d+) ", f["detail"]).group(1) for f in by_check[("key_encoding", "warning")]) == sorted(
+        {json.loads(r["value"])["subject"] for r in bets if r["key"] != json.loads(r["value"])["subject"].encode()})
     # auth_burst: the attacked account falls silent after 400 attempts in 40 s
     assert [(f["topic"], f["key"]) for f in by_check[("silence", "warning")]] == [("auth-attempts", "1337")]
 
@@ -154,7 +171,7 @@ def test_parameters_reach_the_notebook(tmp_path):
                               "from evkit.report import write_findings\n"
                               "write_findings([{'severity': 'info', 'detail': f'{name}:{count + 1}:{items}'}], findings_path)",
                               parameters="findings_path = None\nname = 'x'\ncount = 0\nitems = []")
-    result = evkit.report(notebook, out=tmp_path / "out", parameters=["name=data/x", "count=41", 'items=["a", 2]'],
+    result = report(notebook, out=tmp_path / "out", parameters=["name=data/x", "count=41", 'items=["a", 2]'],
                           quiet=True)
     assert json.loads(result.findings.read_text()) == [{"severity": "info", "detail": "data/x:42:['a', 2]"}]
     assert (result.exit_code, result.counts) == (0, {"info": 1, "warning": 0, "error": 0})

@@ -12,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from dumping import dataset_rows
 
-import evkit
+from evkit.checks import check
 from evkit.cli import main
 from evkit.dataset import data_files
+from evkit.dump import dump
 from evkit.partitioners import partition_keys
-from evkit.synth import FIELDS, INCIDENTS, TOPICS
+from evkit.synth import FIELDS, INCIDENTS, TOPICS, synth
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sports-betting"
@@ -25,7 +26,7 @@ SAMPLE = REPO / "data" / "sports-betting"
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("synth") / "sample"
-    return out, evkit.synth(out, seed=7, quiet=True)
+    return out, synth(out, seed=7, quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +43,12 @@ def envelope(row: dict) -> dict:
 
 
 def test_same_seed_gives_byte_identical_dataset(sample, tmp_path):
-    evkit.synth(tmp_path / "again", seed=7, quiet=True)
+    synth(tmp_path / "again", seed=7, quiet=True)
     assert files_by_name(tmp_path / "again") == files_by_name(sample[0])
 
 
 def test_other_seed_gives_other_records(sample, tmp_path):
-    evkit.synth(tmp_path / "other", seed=8, quiet=True)
+    synth(tmp_path / "other", seed=8, quiet=True)
     assert dataset_rows(tmp_path / "other", ["value"]) != dataset_rows(sample[0], ["value"])
 
 
@@ -66,7 +67,7 @@ def test_committed_sample_is_what_synth_writes(sample):
 
 def test_topics_partitions_and_envelopes(sample, sample_rows):
     _, summary = sample
-    assert summary["records"] == len(sample_rows) == 20_329
+    assert summary["records"] == len(sample_rows) == 20_399
     assert summary["topics"] == dict(Counter(r["topic"] for r in sample_rows))
     every_partition = {(t, p) for t, n in TOPICS.items() for p in range(n)}
     assert {(p["topic"], p["partition"]) for p in summary["manifest"]["partitions"]} == every_partition
@@ -141,7 +142,7 @@ def test_auth_burst_growing_document_and_schema_change(sample_rows):
 
 
 def test_clean_streams_have_none_of_the_incidents(tmp_path):
-    summary = evkit.synth(tmp_path / "clean", incidents="none", quiet=True)
+    summary = synth(tmp_path / "clean", incidents="none", quiet=True)
     rows = dataset_rows(tmp_path / "clean")
     assert summary["incidents"] == {}
     assert len({envelope(r)["id"] for r in rows}) == len(rows)
@@ -155,8 +156,8 @@ def test_clean_streams_have_none_of_the_incidents(tmp_path):
 
 
 def test_clean_streams_give_no_warning_or_error(tmp_path):
-    evkit.synth(tmp_path / "clean", incidents="none", quiet=True)
-    report = evkit.check(tmp_path / "clean", fields=FIELDS, quiet=True)
+    synth(tmp_path / "clean", incidents="none", quiet=True)
+    report = check(tmp_path / "clean", fields=FIELDS, quiet=True)
     assert [f for f in report.findings if f["severity"] != "info"] == []
 
 
@@ -184,7 +185,7 @@ def test_refuses_a_directory_that_is_not_empty(sample, capsys):
 def test_to_kafka_produces_the_same_records_the_dataset_holds(bootstrap, tmp_path):
     prefix = f"synth-{uuid.uuid4().hex[:8]}."
     assert main(["synth", str(tmp_path / "expected"), "--to-kafka", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
-    evkit.dump(bootstrap=bootstrap, out=tmp_path / "dumped", topics=[prefix + t for t in TOPICS], quiet=True)
+    dump(bootstrap=bootstrap, out=tmp_path / "dumped", topics=[prefix + t for t in TOPICS], quiet=True)
     columns = ["topic", "partition", "offset", "timestamp", "key", "value", "headers"]
     assert dataset_rows(tmp_path / "dumped", columns) == dataset_rows(tmp_path / "expected", columns)
 
