@@ -30,7 +30,7 @@ _LAZY = {
     "demo": "report",
     "dump": "dump",
     "open": "analysis",
-    "partition": "partition",
+    "partition": "partition_calculator",  # not evkit/partition.py: the submodule would shadow the function
     "report": "report",
     "synth": "synth",
 }

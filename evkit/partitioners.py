@@ -79,10 +79,13 @@ _CRC_TABLES = _crc32_tables()
 
 
 class KeyColumn:
-    """Keys laid out for column-wise hashing: one padded byte buffer, rows sorted by length (longest first).
+    """Keys laid out for column-wise hashing: one padded byte buffer read as (unaligned) little-endian
+    uint32 words, rows sorted by length (longest first).
 
     `rows_longer_than(n)` counts the keys longer than n bytes; since rows are sorted longest first,
-    those keys are a prefix, so each step of a hash updates `h[:rows]` in place.
+    those keys are a prefix, so each step of a hash updates `h[:rows]` in place. When every key has
+    the same length (fixed-width ids, UUIDs) nothing is sorted or gathered: block b of all keys is
+    one strided view of the buffer.
     """
 
     def __init__(self, keys: pa.Array | pa.ChunkedArray | Sequence[bytes | None] | np.ndarray):
@@ -94,37 +97,47 @@ class KeyColumn:
         offsets = np.frombuffer(buffers[1], dtype=offsets_type)[array.offset: array.offset + self.size + 1]
         data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
         # Four zero bytes past the end so a 4-byte read at any key's last block stays in bounds.
-        self.data = np.concatenate([data[: int(offsets[-1]) if self.size else 0], np.zeros(4, np.uint8)])
-        starts = offsets[:-1].astype(np.int64)
+        padded = np.concatenate([data[: int(offsets[-1]) if self.size else 0], np.zeros(4, np.uint8)])
+        self.words = np.ndarray((len(padded) - 3,), dtype="<u4", buffer=padded, strides=(1,))
         lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
         lengths[self.null] = 0
-        sort_key = lengths.astype(np.uint16) if (self.size and lengths.max() < 1 << 16) else lengths
-        self.order = np.argsort(~sort_key if sort_key.dtype == np.uint16 else -sort_key, kind="stable")
-        self.starts = starts[self.order]
-        self.lengths = lengths[self.order]
         self.empty = (lengths == 0) & ~self.null
+        self.max_length = int(lengths.max()) if self.size else 0
+        self.uniform_length = self.max_length if self.size and int(lengths.min()) == self.max_length else None
+        if self.uniform_length is not None:
+            self.order = None
+            self.first_start = int(offsets[0])
+            self.lengths = lengths
+            return
+        sort_key = lengths.astype(np.uint16) if self.max_length < 1 << 16 else lengths
+        self.order = np.argsort(~sort_key if sort_key.dtype == np.uint16 else -sort_key, kind="stable")
+        self.starts = offsets[:-1].astype(np.int64)[self.order]
+        self.lengths = lengths[self.order]
         self._negated_lengths = -self.lengths
-        self.max_length = int(self.lengths[0]) if self.size else 0
 
     def rows_longer_than(self, length: int) -> int:
+        if self.uniform_length is not None:
+            return self.size if self.uniform_length > length else 0
         return int(np.searchsorted(self._negated_lengths, -length, side="left"))
 
     def word(self, rows: int, byte_offset: np.ndarray | int) -> np.ndarray:
         """The little-endian uint32 at `start + byte_offset` of the first `rows` keys."""
-        position = self.starts[:rows] + byte_offset
-        data = self.data
-        word = data[position].astype(np.uint32)
-        word |= data[position + 1].astype(np.uint32) << 8
-        word |= data[position + 2].astype(np.uint32) << 16
-        word |= data[position + 3].astype(np.uint32) << 24
-        return word
+        if self.uniform_length:
+            begin = self.first_start + int(byte_offset)
+            return self.words[begin: begin + self.uniform_length * rows: self.uniform_length].copy()
+        if self.uniform_length == 0:
+            return np.zeros(rows, np.uint32)
+        return self.words[self.starts[:rows] + byte_offset]
 
     def tail(self) -> tuple[np.ndarray, np.ndarray]:
         """The 0-3 bytes after the last full 4-byte block as a little-endian uint32, and their count."""
         remainder = self.lengths & 3
-        return self.word(self.size, self.lengths & ~3) & _BLOCK_MASKS[remainder], remainder
+        after_blocks = self.uniform_length & ~3 if self.uniform_length is not None else self.lengths & ~3
+        return self.word(self.size, after_blocks) & _BLOCK_MASKS[remainder], remainder
 
     def unsort(self, sorted_values: np.ndarray) -> np.ndarray:
+        if self.order is None:
+            return sorted_values
         values = np.empty_like(sorted_values)
         values[self.order] = sorted_values
         return values
