@@ -55,7 +55,7 @@ def generate(root: Path, records: int) -> None:
     write_identity(root, "bench")
     run_id = new_run_id()
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     partitions = []
     per_partition = records // PARTITIONS
     per_entity_rows = ENTITIES // PARTITIONS

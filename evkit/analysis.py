@@ -17,11 +17,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from . import checks as registry
-from .dataset import RECORD_SCHEMA, data_files, read_identity, read_manifests, sha256_file
+from .dataset import RECORD_SCHEMA, data_files, file_metadata, read_identity, read_manifests, sha256_file
 from .errors import DatasetError, UsageError
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, resolve_fields, sql_string
 
@@ -53,10 +52,10 @@ def _check_file(path: Path, entry: dict, run_id: str, verify: bool) -> None:
         raise DatasetError(f"{path}: listed by dump run {run_id} but missing; the dataset was modified after the dump")
     if path.stat().st_size != entry["bytes"]:
         raise DatasetError(f"{path}: size {path.stat().st_size} differs from the {entry['bytes']} bytes dump run {run_id} wrote")
-    if pq.read_metadata(path).num_rows != entry["rows"]:
-        raise DatasetError(f"{path}: row count differs from the {entry['rows']} rows dump run {run_id} wrote")
     if verify and sha256_file(path) != entry["sha256"]:
         raise DatasetError(f"{path}: sha256 differs from what dump run {run_id} wrote; the file was changed or corrupted")
+    if file_metadata(path)["num_rows"] != entry["rows"]:
+        raise DatasetError(f"{path}: row count differs from the {entry['rows']} rows dump run {run_id} wrote")
 
 
 def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bool = True,
@@ -86,8 +85,7 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
     for path in data_files(root):
         if path in listed:
             continue
-        meta = pq.read_metadata(path).metadata or {}
-        if allow_incomplete and any(run.encode() in meta.get(b"evkit", b"") for run in incomplete_runs):
+        if allow_incomplete and file_metadata(path).get("run_id") in incomplete_runs:
             ignored.append(path)
             continue
         raise DatasetError(f"{path}: not listed in any run manifest: an interrupted dump not yet resumed "
@@ -171,7 +169,7 @@ class Dataset:
     """
 
     def __init__(self, datasets: list[LoadedDataset], fields: FieldConfig, *, memory_limit: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, quiet: bool = False):
         self.datasets = datasets
         self.fields = fields
         self._temp_dir = tempfile.mkdtemp(prefix="evkit-duckdb-")
@@ -181,7 +179,7 @@ class Dataset:
         if threads:
             config["threads"] = threads
         self.connection = duckdb.connect(":memory:", config=config)
-        self.connection.execute("SET TimeZone = 'UTC'")
+        self.connection.execute(f"SET TimeZone = 'UTC'; SET enable_progress_bar = {str(not quiet).lower()}")
         self._loaded: set[str] = set()
         self.materialized = False
         self._coverage: list[tuple] | None = None
@@ -259,17 +257,18 @@ class Dataset:
 
     def _set_check_params(self) -> None:
         for check_name, params in self.fields.check_params.items():
-            known = registry.CHECKS[check_name].params
+            check = registry.CHECKS[check_name]
             for param, value in params.items():
-                if param not in known:
-                    raise UsageError(f"config [checks.{check_name}]: unknown parameter {param!r}; "
-                                     f"parameters are {', '.join(known) or 'none'}")
-                if isinstance(value, str):  # a name, e.g. [checks.partitioner] producer_header
+                if param in check.text_params and isinstance(value, str):
                     literal = sql_string(value)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                elif param in check.params and isinstance(value, (int, float)) and not isinstance(value, bool):
                     literal = repr(value)
+                elif param in check.params or param in check.text_params:
+                    kind = "a number" if param in check.params else "a string"
+                    raise UsageError(f"config [checks.{check_name}].{param}: expected {kind}, got {value!r}")
                 else:
-                    raise UsageError(f"config [checks.{check_name}].{param}: expected a number or a string, got {value!r}")
+                    raise UsageError(f"config [checks.{check_name}]: unknown parameter {param!r}; "
+                                     f"parameters are {', '.join(check.params + check.text_params) or 'none'}")
                 self.connection.execute(f"SET VARIABLE {check_name}_{param} = {literal}")
 
     def use(self, name: str) -> None:
@@ -451,4 +450,4 @@ def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = 
         raise UsageError("open: give at least one dataset directory")
     field_config = resolve_fields(fields, config, check_names=registry.CHECKS)
     datasets = [load_dataset(path, allow_incomplete=allow_incomplete, verify=verify, quiet=quiet) for path in paths]
-    return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads)
+    return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)

@@ -37,7 +37,8 @@ class Check:
     name: str
     summary: str
     emits: tuple[str, ...] = ()
-    params: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()  # numeric parameters
+    text_params: tuple[str, ...] = ()  # string parameters (names, e.g. a header)
     prepare: Callable[[Dataset], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +68,7 @@ register(Check("out_of_order", "event-time regressions per entity and partition;
 register(Check("split_key", "keys whose records sit in more than one partition of a topic",
                prepare=hashchecks.register_macros))
 register(Check("partitioner", "which partitioner each producer used; producers that disagree or fit none",
-               params=("producer_header", "min_fit"), prepare=hashchecks.register_key_hashes))
+               params=("min_fit",), text_params=("producer_header",), prepare=hashchecks.register_key_hashes))
 register(Check("key_encoding", "one logical key written as different bytes (text, int32/int64, JSON, Schema Registry)",
                prepare=hashchecks.register_macros))
 register(Check("partition_count_change", "keys placed for an earlier, smaller partition count: the topic grew",

@@ -142,7 +142,7 @@ def check_command(paths, output_format, **options) -> int:
 
     result = check(*paths, **options)
     if output_format == "json":
-        result.write_json(click.get_text_stream("stdout"))
+        result.write_json(sys.stdout)
     else:
         click.echo(result.to_text())
     return result.exit_code

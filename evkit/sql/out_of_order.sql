@@ -11,20 +11,25 @@
 
 CREATE OR REPLACE VIEW late_events AS
 WITH marked AS (   -- running maxima include the event itself: max > own time <=> an earlier event was later
-    SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key,
+    SELECT cluster_id, topic, partition, "offset", entity, event_time,
            max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset") AS partition_max,
            CASE WHEN entity IS NOT NULL THEN
                max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset") END AS entity_max
     FROM events
     WHERE event_time IS NOT NULL
 ),
-tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms)
-SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key,
-       CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN 'entity' ELSE 'partition' END AS scope,
-       CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN entity_max ELSE partition_max END AS latest_before,
-       epoch_ms(latest_before) - epoch_ms(event_time) AS lateness_ms
-FROM marked, tolerance
-WHERE epoch_ms(partition_max) - epoch_ms(event_time) > tolerance.ms;
+tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms),
+late AS (
+    SELECT marked.*,
+           CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN 'entity' ELSE 'partition' END AS scope,
+           CASE WHEN scope = 'entity' THEN entity_max ELSE partition_max END AS latest_before,
+           epoch_ms(latest_before) - epoch_ms(event_time) AS lateness_ms
+    FROM marked, tolerance
+    WHERE epoch_ms(partition_max) - epoch_ms(event_time) > tolerance.ms
+)
+SELECT late.cluster_id, late.topic, late.partition, late."offset", late.entity, e.event_id, late.event_time,
+       e.timestamp, e.key, late.scope, late.latest_before, late.lateness_ms
+FROM late JOIN events e USING (cluster_id, topic, partition, "offset");
 
 CREATE OR REPLACE VIEW split_entities AS
 WITH per_partition AS (

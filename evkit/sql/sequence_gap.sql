@@ -13,11 +13,11 @@
 -- meant to be dense.
 
 CREATE OR REPLACE VIEW sequence_steps AS   -- each event with the next one of its entity in sequence order
-SELECT cluster_id, topic, entity, sequence,
-       {'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key} AS seen,
+SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp,
        lead(sequence) OVER by_sequence AS next_sequence,
-       lead({'partition': partition, 'offset': "offset", 'timestamp': timestamp, 'event_id': event_id, 'key': key})
-           OVER by_sequence AS next_seen
+       lead(partition) OVER by_sequence AS next_partition,
+       lead("offset") OVER by_sequence AS next_offset,
+       lead(timestamp) OVER by_sequence AS next_timestamp
 FROM events
 WHERE sequence IS NOT NULL AND entity IS NOT NULL
 WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence, timestamp, "offset");
@@ -25,38 +25,47 @@ WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence,
 CREATE OR REPLACE VIEW sequence_gaps AS
 WITH partition_tails AS (
     SELECT cluster_id, topic, partition, max(timestamp) AS tail_ts FROM records GROUP BY ALL
+),
+gaps AS (
+    SELECT * FROM sequence_steps WHERE next_sequence > sequence + 1
 )
-SELECT s.cluster_id, s.topic, s.entity,
-       s.sequence + 1 AS missing_from, s.next_sequence - 1 AS missing_to, s.next_sequence - s.sequence - 1 AS missing,
-       CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(s.next_seen.timestamp) > coalesce(getvariable('sequence_gap_unseen_ms'), 10000)
+SELECT g.cluster_id, g.topic, g.entity,
+       g.sequence + 1 AS missing_from, g.next_sequence - 1 AS missing_to, g.next_sequence - g.sequence - 1 AS missing,
+       CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(g.next_timestamp) > coalesce(getvariable('sequence_gap_unseen_ms'), 10000)
             THEN 'lost' ELSE 'unseen' END AS status,
-       s.sequence AS before_sequence, s.seen AS before, s.next_sequence AS after_sequence, s.next_seen AS after
-FROM sequence_steps s
-JOIN partition_tails t ON t.cluster_id = s.cluster_id AND t.topic = s.topic AND t.partition = s.next_seen.partition
-WHERE s.next_sequence > s.sequence + 1;
+       g.sequence AS before_sequence, g.partition AS before_partition, g."offset" AS before_offset,
+       g.timestamp AS before_ts, b.event_id AS before_event_id,
+       g.next_sequence AS after_sequence, g.next_partition AS after_partition, g.next_offset AS after_offset,
+       g.next_timestamp AS after_ts, a.event_id AS after_event_id, a.key
+FROM gaps g
+JOIN partition_tails t ON t.cluster_id = g.cluster_id AND t.topic = g.topic AND t.partition = g.next_partition
+JOIN events b ON b.cluster_id = g.cluster_id AND b.topic = g.topic AND b.partition = g.partition AND b."offset" = g."offset"
+JOIN events a ON a.cluster_id = g.cluster_id AND a.topic = g.topic AND a.partition = g.next_partition AND a."offset" = g.next_offset;
 
 CREATE OR REPLACE VIEW sequence_regressions AS
-SELECT * FROM (
-    SELECT cluster_id, topic, partition, entity, "offset", sequence, timestamp, event_id, key,
+WITH steps AS (
+    SELECT cluster_id, topic, partition, entity, "offset", sequence,
            lag(sequence) OVER by_offset AS previous_sequence,
-           lag("offset") OVER by_offset AS previous_offset,
-           lag(timestamp) OVER by_offset AS previous_ts,
-           lag(event_id) OVER by_offset AS previous_event_id
+           lag("offset") OVER by_offset AS previous_offset
     FROM events
     WHERE sequence IS NOT NULL AND entity IS NOT NULL
     WINDOW by_offset AS (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset")
 )
-WHERE sequence < previous_sequence;
+SELECT s.*, e.timestamp, e.event_id, e.key, p.timestamp AS previous_ts, p.event_id AS previous_event_id
+FROM steps s
+JOIN events e USING (cluster_id, topic, partition, "offset")
+JOIN events p ON p.cluster_id = s.cluster_id AND p.topic = s.topic AND p.partition = s.partition AND p."offset" = s.previous_offset
+WHERE s.sequence < s.previous_sequence;
 
 CREATE OR REPLACE VIEW sequence_gap_findings AS
 SELECT 'sequence_gap' AS "check", CASE status WHEN 'lost' THEN 'error' ELSE 'info' END AS severity,
-       topic, CASE WHEN before.partition = after.partition THEN after.partition END AS partition,
-       after.key AS key, [before.offset, after.offset] AS offsets,
-       list_filter([before.event_id, after.event_id], lambda e: e IS NOT NULL) AS event_ids,
-       before.timestamp AS first_ts, after.timestamp AS last_ts,
+       topic, CASE WHEN before_partition = after_partition THEN after_partition END AS partition,
+       key, [before_offset, after_offset] AS offsets,
+       list_filter([before_event_id, after_event_id], lambda e: e IS NOT NULL) AS event_ids,
+       before_ts AS first_ts, after_ts AS last_ts,
        format('{}: entity {} of {} misses sequence {}..{} ({} events) between {} at {}:{} and {} at {}:{}',
               status, entity, topic, missing_from, missing_to, missing,
-              before_sequence, before.partition, before.offset, after_sequence, after.partition, after.offset) AS detail
+              before_sequence, before_partition, before_offset, after_sequence, after_partition, after_offset) AS detail
 FROM sequence_gaps
 UNION ALL
 SELECT 'sequence_regression', 'warning', topic, partition, key, [previous_offset, "offset"],

@@ -8,14 +8,14 @@
 
 CREATE OR REPLACE VIEW silence_intervals AS   -- group_partition: the partition for partition scope, else NULL
 SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NULL::VARCHAR AS entity,
-       timestamp AS time, partition, "offset", key,
+       timestamp AS time, partition, "offset",
        lag(timestamp) OVER by_time AS previous_time, lag(partition) OVER by_time AS previous_partition,
        lag("offset") OVER by_time AS previous_offset
 FROM events
 WINDOW by_time AS (PARTITION BY cluster_id, topic, partition ORDER BY timestamp, "offset")
 UNION ALL
 SELECT 'entity', cluster_id, topic, NULL, entity,
-       coalesce(event_time, timestamp), partition, "offset", key,
+       coalesce(event_time, timestamp), partition, "offset",
        lag(coalesce(event_time, timestamp)) OVER by_time, lag(partition) OVER by_time, lag("offset") OVER by_time
 FROM events
 WHERE entity IS NOT NULL
@@ -38,17 +38,21 @@ CREATE OR REPLACE VIEW silences AS
 WITH params AS (
     SELECT coalesce(getvariable('silence_factor'), 20) AS factor, coalesce(getvariable('silence_min_events'), 20) AS min_events,
            coalesce(getvariable('silence_min_ms'), 1000) AS min_ms
+),
+quiet AS (
+    SELECT i.*, epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms, g.mean_interval_ms, g.events
+    FROM silence_intervals i, params
+    JOIN silence_groups g ON g.scope = i.scope AND g.cluster_id = i.cluster_id AND g.topic = i.topic
+         AND g.group_partition IS NOT DISTINCT FROM i.group_partition AND g.entity IS NOT DISTINCT FROM i.entity
+    WHERE epoch_ms(i.time) - epoch_ms(i.previous_time) > params.min_ms
+      AND g.events >= params.min_events
+      AND epoch_ms(i.time) - epoch_ms(i.previous_time) > params.factor * g.mean_interval_ms
 )
-SELECT i.scope, i.cluster_id, i.topic, CASE WHEN i.previous_partition = i.partition THEN i.partition END AS partition,
-       i.entity, i.previous_time AS silence_start, i.time AS silence_end,
-       epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms, g.mean_interval_ms, g.events,
-       i.previous_offset, i."offset", i.key
-FROM silence_intervals i, params
-JOIN silence_groups g ON g.scope = i.scope AND g.cluster_id = i.cluster_id AND g.topic = i.topic
-     AND g.group_partition IS NOT DISTINCT FROM i.group_partition AND g.entity IS NOT DISTINCT FROM i.entity
-WHERE epoch_ms(i.time) - epoch_ms(i.previous_time) > params.min_ms
-  AND g.events >= params.min_events
-  AND epoch_ms(i.time) - epoch_ms(i.previous_time) > params.factor * g.mean_interval_ms;
+SELECT q.scope, q.cluster_id, q.topic, CASE WHEN q.previous_partition = q.partition THEN q.partition END AS partition,
+       q.entity, q.previous_time AS silence_start, q.time AS silence_end, q.silence_ms, q.mean_interval_ms, q.events,
+       q.previous_offset, q."offset", e.key
+FROM quiet q
+JOIN events e ON e.cluster_id = q.cluster_id AND e.topic = q.topic AND e.partition = q.partition AND e."offset" = q."offset";
 
 CREATE OR REPLACE VIEW silence_findings AS
 SELECT 'silence' AS "check", 'warning' AS severity, topic, partition, key,
