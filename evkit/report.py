@@ -116,7 +116,7 @@ OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 
 
 def export_html(executed: Path, html: Path) -> None:
-    """Self-contained HTML without code cells, prompts or stderr (progress bars, warnings)."""
+    """Self-contained HTML without code cells, prompts or progress output."""
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
@@ -125,7 +125,7 @@ def export_html(executed: Path, html: Path) -> None:
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            cell.outputs = [o for o in cell.outputs if not is_progress(o)]
     exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"evkit_report.html.j2": OFFLINE_TEMPLATE})],
                             template_file="evkit_report.html.j2", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
@@ -133,6 +133,13 @@ def export_html(executed: Path, html: Path) -> None:
     tmp = temp_path(html)
     tmp.write_text(body)
     commit_file(tmp, html)
+
+
+def is_progress(output: dict) -> bool:
+    """Progress bars and warnings: stderr text, or a Jupyter widget (tqdm, DuckDB) that needs a live kernel."""
+    if output.get("output_type") == "stream":
+        return output.get("name") == "stderr"
+    return "application/vnd.jupyter.widget-view+json" in output.get("data", {})
 
 
 def write_findings(findings: list[dict], path: str | Path | None) -> None:
