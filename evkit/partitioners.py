@@ -63,16 +63,18 @@ _FNV_PRIME = np.uint32(0x01000193)
 _BLOCK_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 
 
-def _crc32_tables() -> np.ndarray:
-    """Slicing-by-4 tables of the reflected CRC-32/IEEE polynomial 0xEDB88320."""
+def _crc32_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables of the reflected CRC-32/IEEE polynomial 0xEDB88320: the byte table, and two 16-bit
+    tables that together advance the CRC over 4 bytes in two look-ups (slicing by 4, paired)."""
     table = np.arange(256, dtype=np.uint32)
     for _ in range(8):
         table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1).astype(np.uint32)
-    tables = [table]
+    sliced = [table]
     for _ in range(3):
-        previous = tables[-1]
-        tables.append((previous >> 8) ^ table[previous & 0xFF])
-    return np.stack(tables)
+        sliced.append((sliced[-1] >> 8) ^ table[sliced[-1] & 0xFF])
+    t0, t1, t2, t3 = sliced
+    pairs = np.arange(1 << 16, dtype=np.uint32)
+    return table, t3[pairs & 0xFF] ^ t2[pairs >> 8], t1[pairs & 0xFF] ^ t0[pairs >> 8]
 
 
 _CRC_TABLES = _crc32_tables()
@@ -135,12 +137,31 @@ class KeyColumn:
         after_blocks = self.uniform_length & ~3 if self.uniform_length is not None else self.lengths & ~3
         return self.word(self.size, after_blocks) & _BLOCK_MASKS[remainder], remainder
 
+    def tail_longer_than(self, count: int) -> np.ndarray | bool:
+        """Which keys have more than `count` bytes after their last full block (one bool if all alike)."""
+        if self.uniform_length is not None:
+            return (self.uniform_length & 3) > count
+        return (self.lengths & 3) > count
+
+    def block_mask(self, rows: int, block: int) -> np.ndarray | np.uint32:
+        """For block `block` of the first `rows` keys, the mask of its bytes that lie inside the key."""
+        if self.uniform_length is not None:
+            return _BLOCK_MASKS[min(self.uniform_length - 4 * block, 4)]
+        return _BLOCK_MASKS[np.minimum(self.lengths[:rows] - 4 * block, 4)]
+
     def unsort(self, sorted_values: np.ndarray) -> np.ndarray:
         if self.order is None:
             return sorted_values
         values = np.empty_like(sorted_values)
         values[self.order] = sorted_values
         return values
+
+
+def _update_where(selected: np.ndarray | bool, update, values: np.ndarray) -> np.ndarray:
+    """`update(values)` on the selected rows (a mask, or one bool for all), `values` elsewhere."""
+    if selected is True or selected is False:
+        return update(values) if selected else values
+    return np.where(selected, update(values), values)
 
 
 def _as_binary_array(keys) -> pa.Array:
@@ -167,9 +188,9 @@ def murmur2(column: KeyColumn) -> np.ndarray:
         head = h[:rows]
         head *= _M
         head ^= k
-    tail, remainder = column.tail()
+    tail, _ = column.tail()
     h ^= tail
-    h = np.where(remainder != 0, h * _M, h)
+    h = _update_where(column.tail_longer_than(0), lambda values: values * _M, h)
     h ^= h >> 13
     h *= _M
     h ^= h >> 15
@@ -177,9 +198,10 @@ def murmur2(column: KeyColumn) -> np.ndarray:
 
 
 def _js_times_m(bits: np.ndarray) -> np.ndarray:
-    """JavaScript `x *= 0x5bd1e995` on an int32 `x`, then ToInt32: a float64 product, rounded, taken mod 2**32."""
-    product = bits.view(np.int32).astype(np.float64) * float(_M)
-    return product.astype(np.int64).astype(np.uint32)
+    """JavaScript `x *= 0x5bd1e995` on an int32 `x`, then ToInt32: a float64 product, rounded, taken
+    mod 2**32 (the low half of the exact int64 the rounded product is)."""
+    product = np.multiply(bits.view(np.int32), float(_M), dtype=np.float64)
+    return product.astype(np.int64).view(np.uint32)[::2]
 
 
 def kafkajs_legacy_murmur2(column: KeyColumn) -> np.ndarray:
@@ -189,31 +211,31 @@ def kafkajs_legacy_murmur2(column: KeyColumn) -> np.ndarray:
     for block in range((column.max_length + 3) >> 2):
         rows = column.rows_longer_than(4 * block)
         # Bytes past the end read as `undefined & 0xff`, which is 0.
-        present = np.minimum(column.lengths[:rows] - 4 * block, 4)
-        k = _js_times_m(column.word(rows, 4 * block) & _BLOCK_MASKS[present])
+        k = _js_times_m(column.word(rows, 4 * block) & column.block_mask(rows, block))
         k ^= k >> 24
         h[:rows] = _js_times_m(h[:rows]) ^ _js_times_m(k)
-    tail, remainder = column.tail()
+    tail, _ = column.tail()
     h ^= tail
-    h = np.where(remainder != 0, _js_times_m(h), h)
+    h = _update_where(column.tail_longer_than(0), _js_times_m, h)
     h ^= h >> 13
     h = _js_times_m(h)
     h ^= h >> 15
-    return h
+    return np.ascontiguousarray(h)
 
 
 def crc32(column: KeyColumn) -> np.ndarray:
-    """CRC-32/IEEE (zlib's crc32) of every key, slicing by 4 bytes."""
-    t0, t1, t2, t3 = _CRC_TABLES
+    """CRC-32/IEEE (zlib's crc32) of every key, 4 bytes per step."""
+    byte_table, low_pair, high_pair = _CRC_TABLES
     crc = np.full(column.size, 0xFFFFFFFF, dtype=np.uint32)
     for block in range(column.max_length >> 2):
         rows = column.rows_longer_than(4 * block + 3)
         c = crc[:rows] ^ column.word(rows, 4 * block)
-        crc[:rows] = t3[c & 0xFF] ^ t2[(c >> 8) & 0xFF] ^ t1[(c >> 16) & 0xFF] ^ t0[c >> 24]
-    tail, remainder = column.tail()
+        crc[:rows] = low_pair[c & 0xFFFF] ^ high_pair[c >> 16]
+    tail, _ = column.tail()
     for byte in range(3):
-        shifted = crc ^ ((tail >> (8 * byte)) & 0xFF)
-        crc = np.where(remainder > byte, t0[shifted & 0xFF] ^ (crc >> 8), crc)
+        def step(values: np.ndarray, byte: int = byte) -> np.ndarray:
+            return byte_table[(values ^ (tail >> (8 * byte))) & 0xFF] ^ (values >> 8)
+        crc = _update_where(column.tail_longer_than(byte), step, crc)
     return crc ^ np.uint32(0xFFFFFFFF)
 
 
@@ -222,14 +244,16 @@ def fnv1a32(column: KeyColumn) -> np.ndarray:
     h = np.full(column.size, _FNV_OFFSET, dtype=np.uint32)
     for block in range(column.max_length >> 2):
         rows = column.rows_longer_than(4 * block + 3)
-        word = column.word(rows, 4 * block)
+        key_bytes = column.word(rows, 4 * block).view(np.uint8).reshape(rows, 4)
         head = h[:rows]
         for byte in range(4):
-            head ^= (word >> (8 * byte)) & 0xFF
+            head ^= key_bytes[:, byte]
             head *= _FNV_PRIME
-    tail, remainder = column.tail()
+    tail, _ = column.tail()
     for byte in range(3):
-        h = np.where(remainder > byte, (h ^ ((tail >> (8 * byte)) & 0xFF)) * _FNV_PRIME, h)
+        def step(values: np.ndarray, byte: int = byte) -> np.ndarray:
+            return (values ^ ((tail >> (8 * byte)) & 0xFF)) * _FNV_PRIME
+        h = _update_where(column.tail_longer_than(byte), step, h)
     return h
 
 
@@ -297,8 +321,12 @@ def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[s
 def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
     """The partition of every key under each named partitioner (int32, -1 where the client picks at random)."""
     _check_partition_count(num_partitions)
-    return {name: np.where(positive < 0, -1, positive % int(num_partitions)).astype(np.int32)
-            for name, positive in placement_hashes(keys, partitioners).items()}
+    placed = {}
+    for name, positive in placement_hashes(keys, partitioners).items():
+        partition = (positive % int(num_partitions)).astype(np.int32)
+        partition[positive < 0] = -1
+        placed[name] = partition
+    return placed
 
 
 def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:

@@ -178,7 +178,7 @@ def test_bad_check_parameter_is_a_usage_error(tmp_path, config):
     topic = Topic("t", 2)
     topic.produce(KEYS[:3], "java_murmur2", producer="p")
     path = write(tmp_path, topic)
-    with pytest.raises(evkit.UsageError, match=r"^config \[checks.partitioner\].producer_header: expected a number or a string, got \['a'\]$"):
+    with pytest.raises(evkit.UsageError, match=r"^config \[checks.partitioner\].producer_header: expected a string, got \['a'\]$"):
         check(path, checks="partitioner", config=config, quiet=True)
 
 
