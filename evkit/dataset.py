@@ -206,6 +206,13 @@ class PartitionFileWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+def write_failure(root: Path, exc: OSError) -> DatasetError:
+    """A full disk, a read-only mount or a missing permission: one line the user can act on."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return DatasetError(f"cannot write to {root}: {reason}; the committed part is kept: "
+                        "make room and re-run the same command to resume")
+
+
 def file_metadata(path: Path) -> dict:
     """The evkit key-value metadata of a data file; DatasetError if the file is not readable Parquet."""
     try:

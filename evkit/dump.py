@@ -35,6 +35,7 @@ from .dataset import (
     sha256_file,
     subtract,
     utc_now,
+    write_failure,
     write_identity,
     write_manifest,
 )
@@ -186,9 +187,7 @@ def dump(
         )
         return manifest
     except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise DatasetError(f"cannot write to {out}: {reason}; the committed part is kept: "
-                           "make room and re-run the same command to resume") from None
+        raise write_failure(out, exc) from None
     finally:
         conn.close()
 

@@ -34,6 +34,7 @@ from .dataset import (
     remove_temporaries,
     subtract,
     utf8_or_none,
+    write_failure,
 )
 from .errors import BrokerUnreachable, EvkitError, KafkaError, OffsetOutOfRange
 from .progress import Progress
@@ -292,8 +293,10 @@ def _worker_main() -> int:
         reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events)
         reader.run()
         conn.close()
-    except EvkitError as exc:
+    except (EvkitError, OSError) as exc:
         reader and reader.abort()
+        if isinstance(exc, OSError):
+            exc = write_failure(Path(spec["out"]), exc)
         events._send({"error": [type(exc).__name__, str(exc)]})
         return 2
     except SystemExit:
