@@ -67,15 +67,15 @@ def report(
         papermill.execute_notebook(
             str(notebook), str(failed), parameters=parameters, kernel_name=kernel_name,
             execution_timeout=timeout, start_timeout=120, progress_bar=not quiet, log_output=False,
-            cwd=os.getcwd(), report_mode=False,
+            cwd=os.getcwd(), report_mode=False, extra_arguments=["--log-level=ERROR"],  # ipykernel warns about local TCP
         )
     except NoSuchKernel:
         raise UsageError(f"no Jupyter kernel named {kernel_name!r}; `make venv` registers python3") from None
     except papermill.PapermillExecutionError as exc:
         raise EvkitError(f"{notebook} failed at In [{exc.exec_count}]: {exc.ename}: {exc.evalue}; "
                          f"the executed notebook is {failed}") from None
-    except TimeoutError as exc:
-        raise EvkitError(f"{notebook}: a cell ran longer than {timeout} s ({exc}); the executed notebook is {failed}") from None
+    except TimeoutError:
+        raise EvkitError(f"{notebook}: a cell ran longer than --timeout {timeout} s; the executed notebook is {failed}") from None
     export_html(failed, html)
     if not findings.is_file():
         raise UsageError(f"{notebook} wrote no findings: it must take a findings_path parameter and call write_findings")

@@ -189,6 +189,14 @@ def test_a_failing_run_is_one_line_exit_2_and_leaves_no_report_that_looks_curren
     assert sorted(p.name for p in out.iterdir()) == ["nightly.failed.ipynb"]
 
 
+def test_a_cell_running_past_the_timeout_is_exit_2(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(30)")
+    assert main(["report", str(notebook), "--out", str(tmp_path / "out"), "--timeout", "2", "--quiet"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"evkit: error: {notebook}: a cell ran longer than --timeout 2 s; "
+        f"the executed notebook is {tmp_path / 'out' / 'slow.failed.ipynb'}")
+
+
 def test_a_notebook_without_findings_is_an_error(tmp_path, capsys):
     notebook = write_notebook(tmp_path / "silent.ipynb", "1 + 1")
     assert main(["report", str(notebook), "--out", str(tmp_path / "out"), "--quiet"]) == 2
