@@ -129,6 +129,7 @@ class Connection:
 
     def raise_for_errors(self) -> None:
         """Turn a fatal or authentication error seen by the error callback into one clear line."""
+        self.admin.poll(0)  # serve the admin handle's error callbacks: list_topics() serves none of the consumer's
         for err in self.errors:
             code = err.code()
             if code in (RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED):
