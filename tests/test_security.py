@@ -5,6 +5,8 @@ serves the whole module.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
@@ -13,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 import secure_broker
+from dumping import all_bytes_under, dataset_rows, only_manifest
 
 pytestmark = pytest.mark.broker
 
@@ -84,3 +87,89 @@ def test_the_outsider_cannot_read(secure):
     topic = secure_topic(secure, records_for(1, 5), partitions=1)
     errors = read_all(secure.client_config("outsider"), topic, 1, 5)
     assert [err.code() for err in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+
+# --- evkit dump as the analyst --------------------------------------------------------------------------------
+
+
+def properties_file(path, config: dict) -> str:
+    """A -F file holding the connection settings (and so the password) outside the dataset."""
+    path.write_text("".join(f"{k}={v}\n" for k, v in config.items() if k != "bootstrap.servers"))
+    return str(path)
+
+
+def evkit_dump(secure, user_config: dict, tmp_path, topic: str, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "evkit.cli", "dump", "--bootstrap", secure.secure, "--out",
+               str(tmp_path / "ds"), "--topic", topic, "-F", properties_file(tmp_path / "client.properties",
+                                                                           user_config), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_the_analyst_dumps_a_range_completely_and_leaves_no_trace(secure, tmp_path):
+    records = records_for(2, 500)
+    topic = secure_topic(secure, records, partitions=2)
+    dumped = evkit_dump(secure, secure.client_config("analyst"), tmp_path, topic, "--start", "50", "--end", "450")
+    assert dumped.returncode == 0, dumped.stderr
+
+    rows = dataset_rows(tmp_path / "ds", columns=["partition", "offset", "key", "value"])
+    assert [(r["partition"], r["offset"], r["key"], r["value"]) for r in rows] == [
+        (p, i, f"k{i}".encode(), f"p{p}-v{i}".encode()) for p in range(2) for i in range(50, 450)]
+    manifest = only_manifest(tmp_path / "ds")
+    assert manifest["status"] == "complete"
+    assert manifest["client_config"]["sasl.password"] == "[redacted]"
+    assert manifest["client_config"]["sasl.username"] == "analyst"
+    assert [(p["start"], p["end"], p["complete"]) for p in manifest["partitions"]] == [(50, 450, True)] * 2
+
+    checked = subprocess.run([sys.executable, "-m", "evkit.cli", "check", str(tmp_path / "ds"), "--format", "json",
+                              "--quiet"], capture_output=True, text=True, timeout=120)
+    assert checked.returncode in (0, 1), checked.stderr
+    password = secure.passwords["analyst"].encode()
+    written = all_bytes_under(tmp_path / "ds")
+    assert written and password not in written
+    for output in (dumped.stdout, dumped.stderr, checked.stdout, checked.stderr):
+        assert password.decode() not in output
+
+    # Read-only: no consumer group exists and nothing was ever written to __consumer_offsets.
+    admin = secure.admin()
+    assert admin.list_consumer_groups(request_timeout=30).result().valid == []
+    offsets_topic = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+    consumer = Consumer({"bootstrap.servers": secure.plaintext, "group.id": "evkit-test-inspect"})
+    try:
+        highs = [consumer.get_watermark_offsets(TopicPartition("__consumer_offsets", p), timeout=10)[1]
+                 for p in offsets_topic.partitions]
+    finally:
+        consumer.close()
+    assert highs == [0] * len(offsets_topic.partitions)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    return line
+
+
+def test_a_principal_without_topic_read_gets_one_line_naming_the_permission(secure, tmp_path):
+    topic = secure_topic(secure, records_for(1, 5), partitions=1)
+    line = one_error_line(evkit_dump(secure, secure.client_config("outsider"), tmp_path, topic, "--quiet"))
+    assert line == (f"evkit: error: not authorised to read {topic}[0]: "
+                    f"the principal needs the Topic READ ACL on {topic}")
+    assert not list((tmp_path / "ds").rglob("*.parquet"))
+
+
+def test_a_wrong_password_gets_one_line_and_leaks_neither_password(secure, tmp_path):
+    topic = secure_topic(secure, records_for(1, 5), partitions=1)
+    wrong = "pw-wrong-" + secure.passwords["analyst"][::-1]
+    line = one_error_line(evkit_dump(secure, secure.client_config("analyst", password=wrong), tmp_path, topic,
+                                     "--quiet"))
+    assert line.startswith("evkit: error: authentication failed: ")
+    assert "SCRAM-SHA-256" in line
+    assert wrong not in line and secure.passwords["analyst"] not in line
+
+
+def test_an_untrusted_certificate_gets_one_line(secure, tmp_path):
+    topic = secure_topic(secure, records_for(1, 5), partitions=1)
+    line = one_error_line(evkit_dump(secure, secure.client_config("analyst", ca=secure.rogue_ca), tmp_path, topic,
+                                     "--quiet"))
+    assert line.startswith("evkit: error: TLS handshake failed: ")
+    assert "certificate verify failed" in line
