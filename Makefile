@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA_JARS := kafka/target/.resolved
 
-.PHONY: demo test venv kafka-jars kafka-up kafka-down lint clean
+.PHONY: demo test venv kafka-jars kafka-up kafka-down chromium clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ kafka-down:
 demo: $(INSTALLED)
 	@$(BIN)/evkit demo
 
+## Headless Chromium renders the HTML report in a test: Debian's package, installed when missing (as root).
+chromium:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
+		echo "warning: chromium is missing and could not be installed (apt-get install chromium)" >&2
+
 ## The whole suite against a real broker that the test session starts and stops.
-test: $(INSTALLED) $(KAFKA_JARS)
+test: $(INSTALLED) $(KAFKA_JARS) chromium
 	@$(BIN)/python -m pytest
 
 clean:
