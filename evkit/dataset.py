@@ -232,9 +232,11 @@ def read_identity(root: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        identity = json.loads(path.read_text())
     except ValueError as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    _require_shape(path, identity, {"cluster_id": str}, "the dataset identity")
+    return identity
 
 
 def write_identity(root: Path, cluster_id: str) -> None:
@@ -246,14 +248,35 @@ def manifest_path(root: Path, run_id: str) -> Path:
 
 
 def read_manifests(root: Path) -> list[dict]:
-    """Every run manifest of a dataset, oldest first; DatasetError for one that is not valid JSON."""
+    """Every run manifest of a dataset, oldest first; DatasetError for one that is not valid JSON or
+    lacks a field that readers rely on (a damaged or edited manifest is never half-read)."""
     manifests = []
     for path in sorted((Path(root) / RUNS_DIR).glob("*.json")):
         try:
-            manifests.append(json.loads(path.read_text()))
+            manifest = json.loads(path.read_text())
         except ValueError as exc:
             raise DatasetError(f"{path}: manifest is not valid JSON ({exc})") from None
+        _require_shape(path, manifest, _MANIFEST_SHAPE, "the manifest")
+        for i, part in enumerate(manifest["partitions"]):
+            _require_shape(path, part, _PARTITION_SHAPE, f"partitions[{i}]")
+            for j, entry in enumerate(part["files"]):
+                _require_shape(path, entry, _FILE_SHAPE, f"partitions[{i}].files[{j}]")
+        manifests.append(manifest)
     return manifests
+
+
+# The fields (and types) of a manifest that dump and open rely on.
+_MANIFEST_SHAPE = {"run_id": str, "status": str, "cluster_id": str, "partitions": list}
+_PARTITION_SHAPE = {"topic": str, "partition": int, "start": int, "end": int, "files": list}
+_FILE_SHAPE = {"path": str, "start": int, "end": int, "rows": int, "bytes": int, "sha256": str}
+
+
+def _require_shape(path: Path, obj: Any, shape: dict[str, type], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: {where} is not a JSON object; the file was damaged or edited")
+    for key, kind in shape.items():
+        if not isinstance(obj.get(key), kind):
+            raise DatasetError(f"{path}: {where} has no valid {key!r}; the file was damaged or edited")
 
 
 def write_manifest(root: Path, manifest: dict) -> None:
