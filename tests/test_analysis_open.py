@@ -12,6 +12,13 @@ from evkit.cli import main
 from evkit.dataset import data_files, read_manifests, write_manifest
 
 
+def refusal(dataset) -> str:
+    """The one-line DatasetError evkit.open raises for `dataset`."""
+    with pytest.raises(evkit.DatasetError) as error:
+        evkit.open(dataset, quiet=True)
+    return str(error.value)
+
+
 @pytest.fixture
 def dataset(tmp_path):
     return write(tmp_path / "ds", clean_stream(partitions=2, entities=2, per_entity=5))
@@ -20,9 +27,7 @@ def dataset(tmp_path):
 def test_incomplete_run_is_refused_unless_allowed(dataset):
     (manifest,) = read_manifests(dataset)
     write_manifest(dataset, {**manifest, "status": "interrupted"})
-    with pytest.raises(evkit.DatasetError) as error:
-        evkit.open(dataset, quiet=True)
-    assert str(error.value) == (f"{dataset}: dump run {manifest['run_id']} is interrupted, not complete; re-run the "
+    assert refusal(dataset) == (f"{dataset}: dump run {manifest['run_id']} is interrupted, not complete; re-run the "
                                 "same `evkit dump` to resume it, or open with allow_incomplete=True")
     with evkit.open(dataset, allow_incomplete=True, quiet=True) as ds:
         assert ds.records.count("*").fetchall() == [(10,)]
@@ -32,9 +37,7 @@ def test_unlisted_file_is_refused(dataset):
     first = next(data_files(dataset))
     stray = first.with_name("00000000000000000100-00000000000000000105.parquet")
     shutil.copy(first, stray)
-    with pytest.raises(evkit.DatasetError) as error:
-        evkit.open(dataset, quiet=True)
-    assert str(error.value) == (f"{stray}: not listed in any run manifest: an interrupted dump not yet resumed "
+    assert refusal(dataset) == (f"{stray}: not listed in any run manifest: an interrupted dump not yet resumed "
                                 "(re-run it) or a file from another dump")
 
 
@@ -44,21 +47,19 @@ def test_changed_file_is_refused_by_its_sha256(dataset):
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     (manifest,) = read_manifests(dataset)
-    with pytest.raises(evkit.DatasetError) as error:
-        evkit.open(dataset, quiet=True)
-    assert str(error.value) == (f"{path}: sha256 differs from what dump run {manifest['run_id']} wrote; "
+    assert refusal(dataset) == (f"{path}: sha256 differs from what dump run {manifest['run_id']} wrote; "
                                 "the file was changed or corrupted")
 
 
 def test_missing_file_and_bad_manifest(dataset):
     path = next(data_files(dataset))
     path.unlink()
-    with pytest.raises(evkit.DatasetError, match="listed by dump run .* but missing"):
-        evkit.open(dataset, quiet=True)
+    (manifest,) = read_manifests(dataset)
+    assert refusal(dataset) == (f"{path}: listed by dump run {manifest['run_id']} but missing; "
+                                "the dataset was modified after the dump")
     (runs,) = (dataset / "_evkit" / "runs").glob("*.json")
     runs.write_text("{not json")
-    with pytest.raises(evkit.DatasetError, match="manifest is not valid JSON"):
-        evkit.open(dataset, quiet=True)
+    assert refusal(dataset).startswith(f"{runs}: manifest is not valid JSON")
 
 
 def test_two_dumps_of_one_cluster_count_each_record_once(tmp_path):
