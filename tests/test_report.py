@@ -18,7 +18,8 @@ from dumping import dataset_rows
 
 from evkit.checks import check
 from evkit.cli import main
-from evkit.report import report
+from evkit.errors import UsageError
+from evkit.report import prepare_review, report
 from evkit.synth import synth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,3 +216,8 @@ def test_bad_invocations_are_one_line_errors(args, message, tmp_path, capsys):
     assert main(["report", *args, "--quiet"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"evkit: error: {message}"
     assert not (tmp_path / "out" / "findings.json").exists()
+
+
+def test_a_live_review_needs_a_dataset_directory_and_topics():
+    with pytest.raises(UsageError, match="^a live review needs dataset \\(the directory to dump into\\) and topics$"):
+        prepare_review(bootstrap="127.0.0.1:1", topics=["bets"])

@@ -15,8 +15,8 @@ from dumping import dataset_rows
 from evkit.checks import check
 from evkit.cli import main
 from evkit.dataset import data_files
-from evkit.dump import dump
 from evkit.partitioners import partition_keys
+from evkit.report import prepare_review
 from evkit.synth import FIELDS, INCIDENTS, TOPICS, synth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,10 @@ def test_refuses_a_directory_that_is_not_empty(sample, capsys):
 def test_to_kafka_produces_the_same_records_the_dataset_holds(bootstrap, tmp_path):
     prefix = f"synth-{uuid.uuid4().hex[:8]}."
     assert main(["synth", str(tmp_path / "expected"), "--to-kafka", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
-    dump(bootstrap=bootstrap, out=tmp_path / "dumped", topics=[prefix + t for t in TOPICS], quiet=True)
+    # the template's live mode: dump (read-only) into the dataset it then reviews
+    dumped, config = prepare_review(tmp_path / "dumped", bootstrap=bootstrap, topics=[prefix + t for t in TOPICS],
+                                    quiet=True)
+    assert (dumped, config) == (tmp_path / "dumped", None)
     columns = ["topic", "partition", "offset", "timestamp", "key", "value", "headers"]
     assert dataset_rows(tmp_path / "dumped", columns) == dataset_rows(tmp_path / "expected", columns)
 
