@@ -106,6 +106,7 @@ class KeyColumn:
         self.empty = (lengths == 0) & ~self.null
         self.max_length = int(lengths.max()) if self.size else 0
         self.uniform_length = self.max_length if self.size and int(lengths.min()) == self.max_length else None
+        self._blocks: dict[int, np.ndarray] = {}
         if self.uniform_length is not None:
             self.order = None
             self.first_start = int(offsets[0])
@@ -121,6 +122,13 @@ class KeyColumn:
         if self.uniform_length is not None:
             return self.size if self.uniform_length > length else 0
         return int(np.searchsorted(self._negated_lengths, -length, side="left"))
+
+    def block(self, block: int) -> np.ndarray:
+        """Bytes 4*block to 4*block+3 of every key that has them, as little-endian uint32, read once
+        per column and shared by the hashes (callers must not modify it)."""
+        if block not in self._blocks:
+            self._blocks[block] = self.word(self.rows_longer_than(4 * block + 3), 4 * block)
+        return self._blocks[block]
 
     def word(self, rows: int, byte_offset: np.ndarray | int) -> np.ndarray:
         """The little-endian uint32 at `start + byte_offset` of the first `rows` keys."""
@@ -180,9 +188,8 @@ def murmur2(column: KeyColumn) -> np.ndarray:
     """Kafka's murmur2 (Java `Utils.murmur2`) of every key, as uint32 in the column's sorted order."""
     h = np.uint32(_MURMUR_SEED) ^ column.lengths.astype(np.uint32)
     for block in range(column.max_length >> 2):
-        rows = column.rows_longer_than(4 * block + 3)
-        k = column.word(rows, 4 * block)
-        k *= _M
+        k = column.block(block) * _M
+        rows = len(k)
         k ^= k >> 24
         k *= _M
         head = h[:rows]
@@ -228,8 +235,9 @@ def crc32(column: KeyColumn) -> np.ndarray:
     byte_table, low_pair, high_pair = _CRC_TABLES
     crc = np.full(column.size, 0xFFFFFFFF, dtype=np.uint32)
     for block in range(column.max_length >> 2):
-        rows = column.rows_longer_than(4 * block + 3)
-        c = crc[:rows] ^ column.word(rows, 4 * block)
+        words = column.block(block)
+        rows = len(words)
+        c = crc[:rows] ^ words
         crc[:rows] = low_pair[c & 0xFFFF] ^ high_pair[c >> 16]
     tail, _ = column.tail()
     for byte in range(3):
@@ -243,8 +251,9 @@ def fnv1a32(column: KeyColumn) -> np.ndarray:
     """32-bit FNV-1a (offset 0x811c9dc5, prime 0x01000193) of every key."""
     h = np.full(column.size, _FNV_OFFSET, dtype=np.uint32)
     for block in range(column.max_length >> 2):
-        rows = column.rows_longer_than(4 * block + 3)
-        key_bytes = column.word(rows, 4 * block).view(np.uint8).reshape(rows, 4)
+        words = column.block(block)
+        rows = len(words)
+        key_bytes = words.view(np.uint8).reshape(rows, 4)
         head = h[:rows]
         for byte in range(4):
             head ^= key_bytes[:, byte]
