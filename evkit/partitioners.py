@@ -37,7 +37,9 @@ and ``sarama_hash`` agree on every non-null key, including an FNV-1a value of IN
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -310,15 +312,16 @@ def _check_partition_count(num_partitions: int) -> None:
 def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
     """Per partitioner, the non-negative int64 `h` with partition = `h % n` for every partition count n;
     -1 where the client picks a partition at random. Hashes shared by several partitioners (FNV-1a)
-    are computed once."""
+    are computed once, different hashes in parallel threads."""
     names = check_partitioners(partitioners)
     column = keys if isinstance(keys, KeyColumn) else KeyColumn(keys)
-    hashes: dict = {}
+    functions = list(dict.fromkeys(_HASHES[name][0] for name in names))
+    # NumPy releases the GIL inside its loops: the hashes run side by side on the cores there are.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(functions), os.cpu_count() or 1))) as pool:
+        hashes = dict(zip(functions, pool.map(lambda function: function(column), functions)))
     placed: dict[str, np.ndarray] = {}
     for name in names:
         hash_function, to_positive = _HASHES[name]
-        if hash_function not in hashes:
-            hashes[hash_function] = hash_function(column)
         positive = column.unsort(to_positive(hashes[hash_function]))
         positive[column.null] = -1
         if name in _EMPTY_IS_RANDOM:
