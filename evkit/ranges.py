@@ -107,21 +107,29 @@ def parse_position(text: str | int, *, now_ms: int | None = None) -> Position:
     relative = _RELATIVE.match(raw)
     if relative:
         now = now_ms if now_ms is not None else int(datetime.now(timezone.utc).timestamp() * 1000)
-        return Position(raw, "timestamp", now - int(relative.group(1)) * _UNITS_MS[relative.group(2)])
+        return _timestamp(raw, now - int(relative.group(1)) * _UNITS_MS[relative.group(2)])
     if re.fullmatch(r"@\d+", raw):
-        return Position(raw, "timestamp", int(raw[1:]))
+        return _timestamp(raw, int(raw[1:]))
     if re.match(r"^\d{4}-\d{2}-\d{2}", raw):
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
             if moment.tzinfo is None:
                 raise UsageError(f"{where}: a timestamp needs a zone, e.g. {raw}Z or {raw}+01:00")
-            return Position(raw, "timestamp", int(moment.timestamp() * 1000))
+            return _timestamp(raw, int(moment.timestamp() * 1000))
         except (ValueError, OverflowError):
             raise UsageError(f"{where}: not a valid ISO-8601 timestamp") from None
     raise UsageError(
         f"{where}: expected beginning, end, an offset, -N (last N), an ISO-8601 timestamp with zone, "
         "@epoch-ms or a relative time like -2h"
     )
+
+
+def _timestamp(raw: str, epoch_ms: int) -> Position:
+    """A timestamp position. Kafka reads the times -1 and -2 as 'latest' and 'earliest', and librdkafka
+    takes only 64-bit times, so a time before 1970 or past the year 292 million is refused."""
+    if not 0 <= epoch_ms < 2**63:
+        raise UsageError(f"position {raw!r}: the time is before 1970-01-01T00:00:00Z or too far in the future")
+    return Position(raw, "timestamp", epoch_ms)
 
 
 @dataclass(frozen=True)
