@@ -15,7 +15,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .client import parse_settings
@@ -42,10 +42,10 @@ MAIN_PARTITIONER = "java_murmur2"
 FOREIGN_PARTITIONER = "sarama_hash"
 HEAVY_BETTOR = 1100   # the account whose document grows without bound
 BURST_USER = 1337     # the target of the credential-stuffing burst
-REPUBLISHED = ("odds-updates", 2, 120)
+REPUBLISHED = ("odds-updates", 2, 120)  # topic, partition, how many records the restarted producer re-sends
 # One latency for every producer keeps each entity's send order equal to its event-time order, so
 # the clean streams have no reordering at all; only the injected late events arrive late.
-PRODUCE_LATENCY_MS = 5  # topic, partition, how many records the restarted producer re-sends
+PRODUCE_LATENCY_MS = 5
 
 
 @dataclass
@@ -127,11 +127,11 @@ def parse_incidents(incidents: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Platform:
-    """Simulates the platform's services minute by minute, then injects the chosen incidents."""
+    """Simulates the platform's services one after the other, then injects the chosen incidents."""
 
     def __init__(self, rng: random.Random, incidents: tuple[str, ...], *, minutes: int, users: int, matches: int):
         self.rng, self.incidents = rng, incidents
@@ -386,7 +386,7 @@ def write_dataset(out: Path, events: list[Event], *, seed: int, incidents: tuple
         topic_configs={topic_prefix + t: c for t, c in TOPIC_CONFIGS.items()},
         partition_counts={topic_prefix + t: n for t, n in TOPICS.items()},
         request={"source": "evkit synth", "seed": seed, "incidents": list(incidents), "minutes": minutes},
-        run_id=datetime.fromtimestamp(finished / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%S000000Z") + f"-synth{seed}",
+        run_id=datetime.fromtimestamp(finished / 1000, tz=UTC).strftime("%Y%m%dT%H%M%S000000Z") + f"-synth{seed}",
     )
     manifest["started_at"] = manifest["finished_at"] = iso(finished)
     write_manifest(out, manifest)

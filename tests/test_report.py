@@ -33,7 +33,7 @@ def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """`evkit demo` run once, as a user runs it (`make demo`)."""
     out = tmp_path_factory.mktemp("report") / "demo"
     done = subprocess.run([sys.executable, "-m", "evkit.cli", "demo", "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=600)
+                          check=False, capture_output=True, text=True, timeout=600)
     return out, done
 
 
@@ -85,7 +85,7 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path):
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom",
          (demo[0] / "incident_review.html").as_uri()],
-        capture_output=True, text=True, timeout=120)
+        check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []

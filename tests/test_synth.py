@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import tomllib
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_topics_partitions_and_envelopes(sample, sample_rows):
         assert (version, len(trace), len(span), flags) == ("00", 32, 16, "01")
     assert FIELDS == {"event_id": "$.id", "entity": "$.subject", "event_time": "$.time",
                       "sequence": "$.sequence", "event_type": "$.type", "trace_id": "header:traceparent"}
+    assert tomllib.loads((REPO / "data" / "sports-betting.toml").read_text()) == {"defaults": FIELDS}
 
 
 def test_republished_range_is_byte_identical_copies(sample, sample_rows):
