@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+import types
 
 from .errors import (
     AuthenticationFailed,
@@ -46,6 +48,20 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule binds it on the package (`import evkit.report` sets `evkit.report`), which
+    would hide the function of the same name (`evkit.dump`, `evkit.report`, `evkit.synth`, ...): bind
+    the function instead. Take other names from such a module with `from evkit.report import ...`."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
