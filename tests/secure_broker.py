@@ -7,7 +7,8 @@ principals are
 * `admin`   - a super user;
 * `analyst` - exactly what a read-only analyst gets: Topic READ + DESCRIBE_CONFIGS, Group DESCRIBE,
   Cluster DESCRIBE (no Group READ, no WRITE anywhere);
-* `outsider` - Topic DESCRIBE + DESCRIBE_CONFIGS, Group DESCRIBE, Cluster DESCRIBE but no Topic READ.
+* `outsider` - Topic DESCRIBE + DESCRIBE_CONFIGS, Group DESCRIBE, Cluster DESCRIBE but no Topic READ;
+* `minimal` - Topic READ and nothing else (what evkit dump strictly needs).
 
 Test-only shortcut: the PLAINTEXT and CONTROLLER listeners stay on 127.0.0.1 without
 authentication and `User:ANONYMOUS` is a super user, so the broker can talk to itself under the
@@ -32,7 +33,7 @@ from confluent_kafka.admin import (
 import kafkactl
 
 MECHANISM = "SCRAM-SHA-256"
-USERS = ("admin", "analyst", "outsider")
+USERS = ("admin", "analyst", "outsider", "minimal")
 
 # (resource type, name, operations) granted to each non-admin principal.
 ANALYST_ACLS = (
@@ -45,6 +46,7 @@ OUTSIDER_ACLS = (
     (ResourceType.GROUP, "*", (AclOperation.DESCRIBE,)),
     (ResourceType.BROKER, "kafka-cluster", (AclOperation.DESCRIBE,)),
 )
+MINIMAL_ACLS = ((ResourceType.TOPIC, "*", (AclOperation.READ,)),)
 
 
 @dataclass
@@ -147,6 +149,7 @@ def start(state_dir: Path, timeout: float = 120.0) -> SecureBroker:
     admin = broker.admin()
     grant(admin, "analyst", ANALYST_ACLS)
     grant(admin, "outsider", OUTSIDER_ACLS)
+    grant(admin, "minimal", MINIMAL_ACLS)
     return broker
 
 

@@ -142,6 +142,15 @@ def test_the_analyst_dumps_a_range_completely_and_leaves_no_trace(secure, tmp_pa
     assert highs == [0] * len(offsets_topic.partitions)
 
 
+def test_topic_read_alone_is_enough_to_dump(secure, tmp_path):
+    topic = secure_topic(secure, records_for(2, 20), partitions=2)
+    dumped = evkit_dump(secure, secure.client_config("minimal"), tmp_path, topic, "--quiet")
+    assert (dumped.returncode, dumped.stderr) == (0, "")
+    assert len(dataset_rows(tmp_path / "ds", columns=["offset"])) == 40
+    manifest = only_manifest(tmp_path / "ds")
+    assert manifest["topics"][topic] == {"partition_count": 2, "configs": None}  # no DESCRIBE_CONFIGS
+
+
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
