@@ -221,3 +221,12 @@ def test_bad_invocations_are_one_line_errors(args, message, tmp_path, capsys):
 def test_a_live_review_needs_a_dataset_directory_and_topics():
     with pytest.raises(UsageError, match="^a live review needs dataset \\(the directory to dump into\\) and topics$"):
         prepare_review(bootstrap="127.0.0.1:1", topics=["bets"])
+
+
+def test_public_functions_survive_their_modules_being_imported():
+    import evkit
+    import evkit.dump  # noqa: F401 - what prepare_review does inside a notebook
+    import evkit.report  # noqa: F401
+    import evkit.synth  # noqa: F401
+
+    assert (evkit.report, evkit.synth, evkit.dump.__name__) == (report, synth, "dump")
