@@ -30,7 +30,7 @@ CREATE OR REPLACE MACRO canonical_text(t) AS
     CASE WHEN regexp_full_match(t, '-?[0-9]{1,38}') THEN t::HUGEINT::VARCHAR ELSE t END;
 
 CREATE OR REPLACE VIEW distinct_keys AS
-SELECT cluster_id, topic, key, try(decode(key)) AS text, octet_length(key) AS size
+SELECT cluster_id, topic, key, any_value(key_text) AS text, octet_length(key) AS size
 FROM records
 WHERE octet_length(key) > 0
 GROUP BY cluster_id, topic, key;
@@ -52,7 +52,7 @@ FROM (
                 WHEN framed AND head > 0 AND zigzag(varint_value(key, 5, head)) = size - 5 - head
                      AND try(decode(bytes_from(key, 5 + head))) IS NOT NULL THEN 'sr_avro_string'
                 WHEN framed AND json_type(try(decode(bytes_from(key, 5))::JSON)) IN ('VARCHAR', 'BIGINT', 'UBIGINT') THEN 'sr_json'
-                WHEN json_type(try(text::JSON)) = 'VARCHAR' THEN 'json_string'
+                WHEN starts_with(text, '"') AND json_type(try(text::JSON)) = 'VARCHAR' THEN 'json_string'
                 WHEN size IN (4, 8) AND NOT coalesce(regexp_full_match(text, '[ -~]+'), false)
                      THEN CASE size WHEN 4 THEN 'int32_be' ELSE 'int64_be' END
                 WHEN text IS NOT NULL THEN 'utf8'

@@ -34,7 +34,8 @@ SELECT r.cluster_id, r.topic, r.partition, r."offset", r."timestamp", r.key, c.p
 FROM records r JOIN topic_partition_counts c USING (cluster_id, topic)
 WHERE octet_length(r.key) > 0;
 
-CREATE OR REPLACE VIEW record_fits AS
+-- Tables, not views, where later views read a result several times: each would re-read the records.
+CREATE OR REPLACE TABLE record_fits AS
 SELECT k.cluster_id, k.topic, k.partition, k."offset", k."timestamp", k.key, k.partition_count,
        coalesce(try(decode(k.tag)), '0x' || lower(hex(k.tag))) AS tag,
        h.partitioner, h.hash, h.hash % k.partition_count = k.partition AS fits
@@ -47,7 +48,7 @@ FROM record_fits
 WHERE tag IS NULL
 GROUP BY cluster_id, topic, partitioner;
 
-CREATE OR REPLACE VIEW record_producers AS
+CREATE OR REPLACE TABLE record_producers AS
 SELECT f.cluster_id, f.topic, f.partition, f."offset",
        coalesce(any_value(f.tag),
                 '(no header) ' || coalesce(arg_min(f.partitioner, u.rank) FILTER (WHERE f.fits), 'unexplained')) AS producer
@@ -61,7 +62,7 @@ SELECT f.cluster_id, f.topic, p.producer, f.partitioner,
 FROM record_fits f JOIN record_producers p USING (cluster_id, topic, partition, "offset")
 GROUP BY f.cluster_id, f.topic, p.producer, f.partitioner;
 
-CREATE OR REPLACE VIEW producer_partitioners AS
+CREATE OR REPLACE TABLE producer_partitioners AS
 SELECT *,
        CASE len(consistent) WHEN 0 THEN 'unexplained' WHEN 1 THEN 'attributed' ELSE 'ambiguous' END AS verdict,
        CASE WHEN len(consistent) = 1 THEN consistent[1] END AS partitioner,
