@@ -43,10 +43,25 @@ def lane_names(frame: pd.DataFrame, lane: str) -> pd.Series:
     return frame[lane].astype(str)
 
 
+def finding_lanes(findings, lane: str) -> pd.DataFrame:
+    """Findings with the lane they belong on: their topic/partition, or per entity their key as text."""
+    if lane == "partition":
+        marks = to_frame(findings, ["check", "topic", "partition", "first_ts", "last_ts"])
+        marks = marks[marks["partition"].notna()]
+        marks["lane"] = lane_names(marks, "partition")
+        return marks
+    marks = to_frame(findings, ["check", "key", "first_ts", "last_ts"])
+    marks = marks[marks["key"].notna()]
+    marks["lane"] = marks["key"].map(lambda key: bytes(key).decode("utf-8", "replace"))
+    return marks
+
+
 def timeline(events, findings=None, *, lane: str = "partition", time: str = "timestamp",
              max_lanes: int = 40) -> plt.Figure:
     """Swimlanes: one row per topic/partition (or per entity with `lane="entity"`), a dot per event
-    at its `time`, and each finding drawn on its lane at its first and last timestamp."""
+    at its `time`, and each finding drawn on its lane at its first and last timestamp (per entity, on
+    the lane named by the finding's key, which is the entity whenever the entity is the record key or
+    the check reports entities)."""
     columns = ["topic", "partition", time] if lane == "partition" else [lane, time]
     frame = to_frame(events, columns).dropna(subset=[time])
     frame["lane"] = lane_names(frame, lane)
@@ -55,10 +70,8 @@ def timeline(events, findings=None, *, lane: str = "partition", time: str = "tim
     fig, ax = plt.subplots(figsize=(12, 0.35 * len(lanes) + 1.5))
     shown = frame[frame["lane"].isin(position)]
     ax.scatter(shown[time], shown["lane"].map(position), s=4, color="tab:blue", alpha=0.35, label="event", linewidths=0)
-    if findings is not None and lane == "partition":
-        marks = to_frame(findings, ["check", "topic", "partition", "first_ts", "last_ts"])
-        marks = marks[marks["partition"].notna()]
-        marks["lane"] = lane_names(marks, "partition")
+    if findings is not None:
+        marks = finding_lanes(findings, lane)
         for check, group in marks[marks["lane"].isin(position)].groupby("check"):
             marker, colour, label = FINDING_MARKERS.get(check, ("D", "black", check))
             stamps = pd.concat([group[["first_ts", "lane"]].rename(columns={"first_ts": "ts"}),
