@@ -1,4 +1,5 @@
-"""Every notebook runs on the sample incident, and notebooks are committed without outputs.
+"""Every notebook runs on the sample incident, notebooks are committed without outputs, and the
+plots they show draw what they are given.
 
 The incident-review template is executed by tests/test_report.py (through `evkit demo`); the
 focused notebooks run here, headlessly, the way `evkit report` runs them.
@@ -10,8 +11,10 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
+from evkit import plots
 from evkit.checks import check
 from evkit.report import report
 
@@ -52,3 +55,32 @@ def test_focused_notebook_runs_on_the_sample(name, tmp_path):
     html = result.html.read_text()
     assert re.findall(r'<h1 id="[^"]*">([^<]*)', html) == [title]
     assert html.count("data:image/png;base64,") >= 1
+
+
+def test_timeline_draws_each_event_and_each_finding_on_its_lane():
+    stamp = pd.Timestamp("2025-11-22T19:00:00Z")
+    events = pd.DataFrame({"topic": ["bets", "bets", "odds"], "partition": [1, 0, 0], "entity": ["7", "7", "m"],
+                           "timestamp": [stamp + pd.Timedelta(seconds=s) for s in (0, 10, 20)]})
+    findings = pd.DataFrame({"check": ["duplicate"], "topic": ["bets"], "partition": [1], "key": [b"7"],
+                             "first_ts": [stamp], "last_ts": [stamp + pd.Timedelta(seconds=10)]})
+    for lane, lanes, row in (("partition", ["bets/0", "bets/1", "odds/0"], 1), ("entity", ["7", "m"], 0)):
+        ax = plots.timeline(events, findings, lane=lane).axes[0]
+        assert [label.get_text() for label in ax.get_yticklabels()] == lanes
+        dots, marks = ax.collections
+        assert sorted(y for _, y in dots.get_offsets()) == sorted(lanes.index(name) for name in (
+            ["bets/1", "bets/0", "odds/0"] if lane == "partition" else ["7", "7", "m"]))
+        assert [y for _, y in marks.get_offsets()] == [row, row]
+        assert [text.get_text() for text in ax.get_legend().get_texts()] == ["event", "duplicate"]
+
+
+def test_event_rate_and_lateness_count_what_they_are_given():
+    stamp = pd.Timestamp("2025-11-22T19:00:00Z")
+    events = pd.DataFrame({"topic": ["a", "a", "a", "b"],
+                           "timestamp": [stamp + pd.Timedelta(seconds=s) for s in (1, 2, 12, 3)],
+                           "event_time": [stamp + pd.Timedelta(seconds=s) for s in (1, 2, 12, -57)]})
+    ax = plots.event_rate(events, bucket="10s").axes[0]
+    assert {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()} == {"a": [2, 1], "b": [1, 0]}
+    ax = plots.lateness(events, bins=3).axes[0]
+    outlines = {patch.get_label(): patch.get_xy() for patch in ax.patches}  # step outlines: (lateness s, events)
+    assert {label: (xy[:, 0].min(), xy[:, 0].max(), xy[:, 1].max()) for label, xy in outlines.items()} == {
+        "a": (-0.5, 0.5, 3), "b": (59.5, 60.5, 1)}
