@@ -21,6 +21,7 @@ from pathlib import Path
 from .client import parse_settings
 from .dataset import records_table, write_manifest, write_records
 from .errors import KafkaError, UsageError
+from .progress import Progress
 
 # Partition counts of the platform's topics.
 TOPICS = {"match-events": 3, "odds-updates": 6, "bets": 6, "auth-attempts": 3, "accounts": 3}
@@ -397,7 +398,6 @@ def produce(bootstrap: str, events: list[Event], *, topic_prefix: str, config: d
     """Produce the events in send order with their partitions and timestamps to fresh, empty topics,
     and check that the broker gave every record the offset the dataset has."""
     from confluent_kafka import KafkaException, Producer
-    from tqdm.auto import tqdm
 
     client_config = {"bootstrap.servers": bootstrap, **config}
     try:
@@ -406,20 +406,25 @@ def produce(bootstrap: str, events: list[Event], *, topic_prefix: str, config: d
     except KafkaException as exc:
         raise KafkaError(f"cannot produce to {bootstrap}: {exc.args[0].str()}") from None
     failures: list[str] = []
-    with tqdm(total=len(events), unit="rec", unit_scale=True, desc="synth → kafka", disable=quiet) as progress:
-        def delivered(event: Event, err, msg) -> None:
-            progress.update(1)
-            if err is not None:
-                failures.append(f"{event.topic}[{event.partition}]: {err.str()}")
-            elif msg.offset() != event.offset:
-                failures.append(f"{msg.topic()}[{msg.partition()}] got offset {msg.offset()}, expected {event.offset}")
+    progress = Progress(quiet=quiet)
+    progress.start(total=len(events), unit="records")
 
+    def delivered(event: Event, err, msg) -> None:
+        progress.update(1, records=1, data_bytes=len(event.key) + len(event.value))
+        if err is not None:
+            failures.append(f"{topic_prefix}{event.topic}[{event.partition}]: {err.str()}")
+        elif msg.offset() != event.offset:
+            failures.append(f"{msg.topic()}[{msg.partition()}] got offset {msg.offset()}, expected {event.offset}")
+
+    try:
         for event in sorted(events, key=lambda e: (e.send_ms, e.event_id, e.offset)):
             producer.produce(topic_prefix + event.topic, value=event.value, key=event.key, partition=event.partition,
                              timestamp=event.send_ms, headers=event.headers,
                              on_delivery=lambda err, msg, event=event: delivered(event, err, msg))
             producer.poll(0)
         remaining = producer.flush(60)
+    finally:
+        progress.close()
     if remaining or failures:
         raise KafkaError(f"{remaining + len(failures)} records not produced as planned, first: "
                          f"{failures[0] if failures else 'delivery timed out'}")
