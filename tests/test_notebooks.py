@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from dumping import dataset_rows
 
 from evkit import plots
 from evkit.checks import check
@@ -84,3 +85,15 @@ def test_event_rate_and_lateness_count_what_they_are_given():
     outlines = {patch.get_label(): patch.get_xy() for patch in ax.patches}  # step outlines: (lateness s, events)
     assert {label: (xy[:, 0].min(), xy[:, 0].max(), xy[:, 1].max()) for label, xy in outlines.items()} == {
         "a": (-0.5, 0.5, 3), "b": (59.5, 60.5, 1)}
+
+
+def test_template_takes_its_parameters(tmp_path):
+    checks = ["duplicate", "sequence_gap"]
+    result = report(NOTEBOOKS / "incident_review.ipynb", out=tmp_path, quiet=True, parameters=[
+        'window=["2025-11-22T19:05:00Z", "2025-11-22T19:10:00Z"]', 'entities=["1100"]', f"checks={json.dumps(checks)}",
+        f"dataset={SAMPLE}", f"config={CONFIG}"])
+    assert json.loads(result.findings.read_text()) == check(SAMPLE, checks=checks, config=CONFIG, quiet=True).findings
+    executed = nbformat.read(result.notebook, as_version=4)
+    drill_down = next(cell for cell in executed.cells if cell.source.startswith("focus = entities"))
+    followed = sum(1 for row in dataset_rows(SAMPLE, ["value"]) if json.loads(row["value"])["subject"] == "1100")
+    assert f"[{followed} rows x 7 columns]" in drill_down.outputs[0]["data"]["text/plain"]
