@@ -147,6 +147,7 @@ def write_findings(findings: list[dict], path: str | Path | None) -> None:
     a no-op when the notebook runs interactively (`path` None)."""
     if path is not None:
         atomic_write_json(Path(path), findings)
+        Path(path).chmod(0o644)  # readable like the HTML beside it (the atomic write creates it 0600)
 
 
 def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None = None, topics: Iterable[str] = (),
