@@ -62,6 +62,7 @@ _M = np.uint32(0x5BD1E995)
 _MURMUR_SEED = 0x9747B28C
 _FNV_OFFSET = np.uint32(0x811C9DC5)
 _FNV_PRIME = np.uint32(0x01000193)
+CHUNK_ROWS = 1 << 18
 _BLOCK_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 
 
@@ -100,8 +101,11 @@ class KeyColumn:
         buffers = array.buffers()
         offsets = np.frombuffer(buffers[1], dtype=offsets_type)[array.offset: array.offset + self.size + 1]
         data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+        if self.size:
+            data = data[int(offsets[0]): int(offsets[-1])]
+            offsets = offsets - offsets[0]
         # Four zero bytes past the end so a 4-byte read at any key's last block stays in bounds.
-        padded = np.concatenate([data[: int(offsets[-1]) if self.size else 0], np.zeros(4, np.uint8)])
+        padded = np.concatenate([data if self.size else data[:0], np.zeros(4, np.uint8)])
         self.words = np.ndarray((len(padded) - 3,), dtype="<u4", buffer=padded, strides=(1,))
         lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
         lengths[self.null] = 0
@@ -311,17 +315,27 @@ def _check_partition_count(num_partitions: int) -> None:
 
 def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
     """Per partitioner, the non-negative int64 `h` with partition = `h % n` for every partition count n;
-    -1 where the client picks a partition at random. Hashes shared by several partitioners (FNV-1a)
-    are computed once, different hashes in parallel threads."""
+    -1 where the client picks a partition at random.
+
+    Keys go in chunks of CHUNK_ROWS, so that a hash's working arrays stay in the CPU cache, on as
+    many threads as there are cores (NumPy releases the GIL inside its loops)."""
     names = check_partitioners(partitioners)
-    column = keys if isinstance(keys, KeyColumn) else KeyColumn(keys)
-    functions = list(dict.fromkeys(_HASHES[name][0] for name in names))
-    # NumPy releases the GIL inside its loops: the hashes run side by side on the cores there are.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(functions), os.cpu_count() or 1))) as pool:
-        hashes = dict(zip(functions, pool.map(lambda function: function(column), functions)))
+    array = _as_binary_array(keys)
+    chunks = [array.slice(start, CHUNK_ROWS) for start in range(0, len(array), CHUNK_ROWS)] or [array]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(lambda chunk: _chunk_placement_hashes(chunk, names), chunks))
+    return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+
+def _chunk_placement_hashes(chunk: pa.Array, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """placement_hashes of one chunk; a hash shared by several partitioners (FNV-1a) is computed once."""
+    column = KeyColumn(chunk)
+    hashes: dict = {}
     placed: dict[str, np.ndarray] = {}
     for name in names:
         hash_function, to_positive = _HASHES[name]
+        if hash_function not in hashes:
+            hashes[hash_function] = hash_function(column)
         positive = column.unsort(to_positive(hashes[hash_function]))
         positive[column.null] = -1
         if name in _EMPTY_IS_RANDOM:

@@ -135,3 +135,16 @@ def test_bad_arguments_are_one_line_usage_errors():
         partition_keys([b"k"], 0, "java_murmur2")
     with pytest.raises(UsageError, match=r"^keys must be binary or string, not int64$"):
         partition_keys(pa.array([1, 2]), 3, "java_murmur2")
+
+
+def test_chunks_and_sliced_input_give_the_same_partitions(monkeypatch):
+    import evkit.partitioners
+
+    keys = random_keys(7, 1000, 40) + [None, b""]
+    expected = [murmur2(key, 12) if key is not None else -1 for key in keys]
+    monkeypatch.setattr(evkit.partitioners, "CHUNK_ROWS", 7)
+    assert partition_keys(keys, 12, "java_murmur2").tolist() == expected
+    sliced = pa.array(keys, type=pa.binary()).slice(13, 500)
+    assert partition_keys(sliced, 12, "java_murmur2").tolist() == expected[13:513]
+    fixed = [key.ljust(12, b"x")[:12] for key in keys[:1000]]  # one length: the no-sort path
+    assert partition_all(fixed, 5)["librdkafka_fnv1a"].tolist() == [fnv1a(key, 5) for key in fixed]
