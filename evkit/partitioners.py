@@ -330,6 +330,7 @@ def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[s
 def _chunk_placement_hashes(chunk: pa.Array, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """placement_hashes of one chunk; a hash shared by several partitioners (FNV-1a) is computed once."""
     column = KeyColumn(chunk)
+    random_rows = {False: np.flatnonzero(column.null), True: np.flatnonzero(column.null | column.empty)}
     hashes: dict = {}
     placed: dict[str, np.ndarray] = {}
     for name in names:
@@ -337,9 +338,7 @@ def _chunk_placement_hashes(chunk: pa.Array, names: tuple[str, ...]) -> dict[str
         if hash_function not in hashes:
             hashes[hash_function] = hash_function(column)
         positive = column.unsort(to_positive(hashes[hash_function]))
-        positive[column.null] = -1
-        if name in _EMPTY_IS_RANDOM:
-            positive[column.empty] = -1
+        positive[random_rows[name in _EMPTY_IS_RANDOM]] = -1
         placed[name] = positive
     return placed
 
@@ -350,7 +349,7 @@ def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTI
     placed = {}
     for name, positive in placement_hashes(keys, partitioners).items():
         partition = (positive % int(num_partitions)).astype(np.int32)
-        partition[positive < 0] = -1
+        np.copyto(partition, -1, where=positive < 0)
         placed[name] = partition
     return placed
 
