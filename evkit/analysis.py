@@ -173,7 +173,7 @@ class Dataset:
         self.datasets = datasets
         self.fields = fields
         self._temp_dir = tempfile.mkdtemp(prefix="evkit-duckdb-")
-        config = {"temp_directory": self._temp_dir}
+        config = {"temp_directory": self._temp_dir, "preserve_insertion_order": False}  # queries order explicitly
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:
@@ -397,7 +397,7 @@ class Dataset:
         return self._coverage
 
     def summary(self) -> list[tuple]:
-        """(cluster_id, topic, partitions, records, first offset range) per topic, from the manifests."""
+        """(cluster_id, topic, partitions, records, runs) per topic, from the manifests."""
         return self.connection.execute(
             "SELECT cluster_id, topic, count(DISTINCT partition), sum(records), count(DISTINCT run_id) "
             "FROM manifests GROUP BY ALL ORDER BY ALL").fetchall()

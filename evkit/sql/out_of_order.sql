@@ -11,7 +11,7 @@
 
 CREATE OR REPLACE VIEW late_events AS
 WITH marked AS (   -- running maxima include the event itself: max > own time <=> an earlier event was later
-    SELECT cluster_id, topic, partition, "offset", entity, event_time,
+    SELECT cluster_id, topic, partition, "offset", entity, event_time, event_id, timestamp, key,
            max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset") AS partition_max,
            CASE WHEN entity IS NOT NULL THEN
                max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset") END AS entity_max
@@ -27,9 +27,8 @@ late AS (
     FROM marked, tolerance
     WHERE epoch_ms(partition_max) - epoch_ms(event_time) > tolerance.ms
 )
-SELECT late.cluster_id, late.topic, late.partition, late."offset", late.entity, e.event_id, late.event_time,
-       e.timestamp, e.key, late.scope, late.latest_before, late.lateness_ms
-FROM late JOIN events e USING (cluster_id, topic, partition, "offset");
+SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key, scope, latest_before, lateness_ms
+FROM late;
 
 CREATE OR REPLACE VIEW split_entities AS
 WITH per_partition AS (

@@ -13,13 +13,20 @@
 -- meant to be dense.
 
 CREATE OR REPLACE VIEW sequence_steps AS   -- each event with the next one of its entity in sequence order
-SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp,
+WITH holey AS (   -- only entities whose sequences are not dense need ordering (a cheap aggregate finds them)
+    SELECT cluster_id, topic, entity FROM events
+    WHERE sequence IS NOT NULL AND entity IS NOT NULL
+    GROUP BY ALL HAVING max(sequence) - min(sequence) + 1 > count(DISTINCT sequence)
+)
+SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp, event_id,
        lead(sequence) OVER by_sequence AS next_sequence,
        lead(partition) OVER by_sequence AS next_partition,
        lead("offset") OVER by_sequence AS next_offset,
-       lead(timestamp) OVER by_sequence AS next_timestamp
-FROM events
-WHERE sequence IS NOT NULL AND entity IS NOT NULL
+       lead(timestamp) OVER by_sequence AS next_timestamp,
+       lead(event_id) OVER by_sequence AS next_event_id,
+       lead(key) OVER by_sequence AS next_key
+FROM events e SEMI JOIN holey h USING (cluster_id, topic, entity)
+WHERE sequence IS NOT NULL
 WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence, timestamp, "offset");
 
 CREATE OR REPLACE VIEW sequence_gaps AS
@@ -34,28 +41,24 @@ SELECT g.cluster_id, g.topic, g.entity,
        CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(g.next_timestamp) > coalesce(getvariable('sequence_gap_unseen_ms'), 10000)
             THEN 'lost' ELSE 'unseen' END AS status,
        g.sequence AS before_sequence, g.partition AS before_partition, g."offset" AS before_offset,
-       g.timestamp AS before_ts, b.event_id AS before_event_id,
+       g.timestamp AS before_ts, g.event_id AS before_event_id,
        g.next_sequence AS after_sequence, g.next_partition AS after_partition, g.next_offset AS after_offset,
-       g.next_timestamp AS after_ts, a.event_id AS after_event_id, a.key
+       g.next_timestamp AS after_ts, g.next_event_id AS after_event_id, g.next_key AS key
 FROM gaps g
-JOIN partition_tails t ON t.cluster_id = g.cluster_id AND t.topic = g.topic AND t.partition = g.next_partition
-JOIN events b ON b.cluster_id = g.cluster_id AND b.topic = g.topic AND b.partition = g.partition AND b."offset" = g."offset"
-JOIN events a ON a.cluster_id = g.cluster_id AND a.topic = g.topic AND a.partition = g.next_partition AND a."offset" = g.next_offset;
+JOIN partition_tails t ON t.cluster_id = g.cluster_id AND t.topic = g.topic AND t.partition = g.next_partition;
 
 CREATE OR REPLACE VIEW sequence_regressions AS
-WITH steps AS (
-    SELECT cluster_id, topic, partition, entity, "offset", sequence,
+SELECT * FROM (
+    SELECT cluster_id, topic, partition, entity, "offset", sequence, timestamp, event_id, key,
            lag(sequence) OVER by_offset AS previous_sequence,
-           lag("offset") OVER by_offset AS previous_offset
+           lag("offset") OVER by_offset AS previous_offset,
+           lag(timestamp) OVER by_offset AS previous_ts,
+           lag(event_id) OVER by_offset AS previous_event_id
     FROM events
     WHERE sequence IS NOT NULL AND entity IS NOT NULL
     WINDOW by_offset AS (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset")
 )
-SELECT s.*, e.timestamp, e.event_id, e.key, p.timestamp AS previous_ts, p.event_id AS previous_event_id
-FROM steps s
-JOIN events e USING (cluster_id, topic, partition, "offset")
-JOIN events p ON p.cluster_id = s.cluster_id AND p.topic = s.topic AND p.partition = s.partition AND p."offset" = s.previous_offset
-WHERE s.sequence < s.previous_sequence;
+WHERE sequence < previous_sequence;
 
 CREATE OR REPLACE VIEW sequence_gap_findings AS
 SELECT 'sequence_gap' AS "check", CASE status WHEN 'lost' THEN 'error' ELSE 'info' END AS severity,

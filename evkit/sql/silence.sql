@@ -8,14 +8,14 @@
 
 CREATE OR REPLACE VIEW silence_intervals AS   -- group_partition: the partition for partition scope, else NULL
 SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NULL::VARCHAR AS entity,
-       timestamp AS time, partition, "offset",
+       timestamp AS time, partition, "offset", key,
        lag(timestamp) OVER by_time AS previous_time, lag(partition) OVER by_time AS previous_partition,
        lag("offset") OVER by_time AS previous_offset
 FROM events
 WINDOW by_time AS (PARTITION BY cluster_id, topic, partition ORDER BY timestamp, "offset")
 UNION ALL
 SELECT 'entity', cluster_id, topic, NULL, entity,
-       coalesce(event_time, timestamp), partition, "offset",
+       coalesce(event_time, timestamp), partition, "offset", key,
        lag(coalesce(event_time, timestamp)) OVER by_time, lag(partition) OVER by_time, lag("offset") OVER by_time
 FROM events
 WHERE entity IS NOT NULL
@@ -50,9 +50,8 @@ quiet AS (
 )
 SELECT q.scope, q.cluster_id, q.topic, CASE WHEN q.previous_partition = q.partition THEN q.partition END AS partition,
        q.entity, q.previous_time AS silence_start, q.time AS silence_end, q.silence_ms, q.mean_interval_ms, q.events,
-       q.previous_offset, q."offset", e.key
-FROM quiet q
-JOIN events e ON e.cluster_id = q.cluster_id AND e.topic = q.topic AND e.partition = q.partition AND e."offset" = q."offset";
+       q.previous_offset, q."offset", q.key
+FROM quiet q;
 
 CREATE OR REPLACE VIEW silence_findings AS
 SELECT 'silence' AS "check", 'warning' AS severity, topic, partition, key,
