@@ -242,13 +242,15 @@ class Dataset:
     def materialize(self) -> None:
         """Extract the event fields once into a DuckDB table, so that several checks do not each parse
         every JSON value again. The table spills to disk past the memory limit. Afterwards `events`
-        has no `value` and `headers` columns (they stay in `records`)."""
+        has no `value` and `headers` columns (they stay in `records`), and the `raw_*` columns of
+        `event_fields` only tell whether a raw value was found (true or null): all coverage counts."""
         if self.materialized:
             return
-        same = ", ".join(f"raw_{name}" for name in IDENTITY_FIELDS)  # raw text = typed value: stored once
-        self.connection.execute(f"CREATE TABLE event_fields_table AS SELECT * EXCLUDE (value, headers, {same}) "
+        raws = ", ".join(f"raw_{name}" for name in FIELDS)
+        found = ", ".join(f"raw_{name} IS NOT NULL OR NULL AS raw_{name}" for name in FIELDS if name not in IDENTITY_FIELDS)
+        self.connection.execute(f"CREATE TABLE event_fields_table AS SELECT * EXCLUDE (value, headers, {raws}), {found} "
                                 "FROM event_fields_source")
-        aliases = ", ".join(f"{name} AS raw_{name}" for name in IDENTITY_FIELDS)
+        aliases = ", ".join(f"{name} AS raw_{name}" for name in IDENTITY_FIELDS)  # raw text = typed value
         self._create_events_over(f"(SELECT *, {aliases} FROM event_fields_table)")
         self.materialized = True
         for name in sorted(self._loaded):  # re-bind views that were created over the old columns
