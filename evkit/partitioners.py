@@ -33,7 +33,7 @@ kafkajs_legacy             Java's formula over kafkajs 1.x's murmur2            
 librdkafka's non-random variants differ only for null/empty keys: ``consistent`` sends both to
 partition 0, ``murmur2`` and ``fnv1a`` hash a null key as if it were empty. ``librdkafka_fnv1a``
 and ``sarama_hash`` agree on every non-null key, including an FNV-1a value of INT32_MIN (both give
-``2**31 % n``): a producer on either is reported as the pair, see `EQUIVALENT`.
+``2**31 % n``): the checks report a producer on either as the pair (evkit.hashchecks.CANDIDATES).
 """
 from __future__ import annotations
 
@@ -55,14 +55,11 @@ PARTITIONERS = (
     "kafkajs_legacy",
 )
 
-# Partitioners that place every non-null key identically: indistinguishable from the data.
-EQUIVALENT = {"librdkafka_fnv1a": "sarama_hash", "sarama_hash": "librdkafka_fnv1a"}
-
 _M = np.uint32(0x5BD1E995)
 _MURMUR_SEED = 0x9747B28C
 _FNV_OFFSET = np.uint32(0x811C9DC5)
 _FNV_PRIME = np.uint32(0x01000193)
-CHUNK_ROWS = 1 << 18
+CHUNK_ROWS = 1 << 18  # keys hashed together: their working arrays fit in the CPU cache
 _BLOCK_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 
 
@@ -115,7 +112,6 @@ class KeyColumn:
         self._blocks: dict[int, np.ndarray] = {}
         if self.uniform_length is not None:
             self.order = None
-            self.first_start = int(offsets[0])
             self.lengths = lengths
             return
         sort_key = lengths.astype(np.uint16) if self.max_length < 1 << 16 else lengths
@@ -139,17 +135,17 @@ class KeyColumn:
     def word(self, rows: int, byte_offset: np.ndarray | int) -> np.ndarray:
         """The little-endian uint32 at `start + byte_offset` of the first `rows` keys."""
         if self.uniform_length:
-            begin = self.first_start + int(byte_offset)
+            begin = int(byte_offset)
             return self.words[begin: begin + self.uniform_length * rows: self.uniform_length].copy()
         if self.uniform_length == 0:
             return np.zeros(rows, np.uint32)
         return self.words[self.starts[:rows] + byte_offset]
 
-    def tail(self) -> tuple[np.ndarray, np.ndarray]:
-        """The 0-3 bytes after the last full 4-byte block as a little-endian uint32, and their count."""
-        remainder = self.lengths & 3
-        after_blocks = self.uniform_length & ~3 if self.uniform_length is not None else self.lengths & ~3
-        return self.word(self.size, after_blocks) & _BLOCK_MASKS[remainder], remainder
+    def tail(self) -> np.ndarray:
+        """The 0-3 bytes after the last full 4-byte block of every key, as a little-endian uint32."""
+        if self.uniform_length is not None:
+            return self.word(self.size, self.uniform_length & ~3) & _BLOCK_MASKS[self.uniform_length & 3]
+        return self.word(self.size, self.lengths & ~3) & _BLOCK_MASKS[self.lengths & 3]
 
     def tail_longer_than(self, count: int) -> np.ndarray | bool:
         """Which keys have more than `count` bytes after their last full block (one bool if all alike)."""
@@ -201,7 +197,7 @@ def murmur2(column: KeyColumn) -> np.ndarray:
         head = h[:rows]
         head *= _M
         head ^= k
-    tail, _ = column.tail()
+    tail = column.tail()
     h ^= tail
     h = _update_where(column.tail_longer_than(0), lambda values: values * _M, h)
     h ^= h >> 13
@@ -227,7 +223,7 @@ def kafkajs_legacy_murmur2(column: KeyColumn) -> np.ndarray:
         k = _js_times_m(column.word(rows, 4 * block) & column.block_mask(rows, block))
         k ^= k >> 24
         h[:rows] = _js_times_m(h[:rows]) ^ _js_times_m(k)
-    tail, _ = column.tail()
+    tail = column.tail()
     h ^= tail
     h = _update_where(column.tail_longer_than(0), _js_times_m, h)
     h ^= h >> 13
@@ -245,7 +241,7 @@ def crc32(column: KeyColumn) -> np.ndarray:
         rows = len(words)
         c = crc[:rows] ^ words
         crc[:rows] = low_pair[c & 0xFFFF] ^ high_pair[c >> 16]
-    tail, _ = column.tail()
+    tail = column.tail()
     for byte in range(3):
         def step(values: np.ndarray, byte: int = byte) -> np.ndarray:
             return byte_table[(values ^ (tail >> (8 * byte))) & 0xFF] ^ (values >> 8)
@@ -264,7 +260,7 @@ def fnv1a32(column: KeyColumn) -> np.ndarray:
         for byte in range(4):
             head ^= key_bytes[:, byte]
             head *= _FNV_PRIME
-    tail, _ = column.tail()
+    tail = column.tail()
     for byte in range(3):
         def step(values: np.ndarray, byte: int = byte) -> np.ndarray:
             return (values ^ ((tail >> (8 * byte)) & 0xFF)) * _FNV_PRIME
