@@ -60,7 +60,8 @@ positions = st.one_of(
     st.sampled_from(["beginning", "end", " end ", "", "-", "@", "--1", "0x10", "1e3", "٣"]),
     st.from_regex(r"\A@-?[0-9]{0,25}\Z"),
     st.from_regex(r"\A-[0-9]{1,25}(ms|s|m|h|d|w|)\Z"),
-    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?\Z"),
+    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
+                  r"(Z|[+-][0-9]{2}:?[0-9]{2})?\Z"),
 )
 overrides = st.builds(lambda t, p, pos: f"{t}:{p}={pos}", st.sampled_from(["t", "a.b", "", "x:y"]), numbers, positions)
 partition_lists = st.one_of(st.text(alphabet="0123456789,- ", max_size=15), st.text(max_size=10))

@@ -66,11 +66,12 @@ def dump_command(bootstrap: str, out: Path, topic: str, *extra: str) -> list[str
             "--file-size", str(FILE_SIZE), *extra]
 
 
-def small_batch_dump_command(bootstrap: str, out: Path, topic: str) -> list[str]:
-    """`evkit.dump` in a process of its own, reading 500-record batches so that it commits about 60
-    files: many commit points to kill it at. The same request as `dump_command`, so the CLI resumes it."""
+def small_batch_dump_command(bootstrap: str, out: Path, topic: str, workers: int) -> list[str]:
+    """`evkit.dump` in a process of its own (with `workers` consumer processes), reading 1000-record
+    batches so that it commits about 30 files: many commit points to kill it at. The same request as
+    `dump_command`, so the CLI resumes it."""
     call = (f"evkit.dump(bootstrap={bootstrap!r}, out={str(out)!r}, topics=[{topic!r}], start=None, end=None, "
-            f"file_size={FILE_SIZE}, batch_size=500, quiet=True)")
+            f"file_size={FILE_SIZE}, batch_size=1000, workers={workers}, quiet=True)")
     return [sys.executable, "-c", f"import evkit; {call}"]
 
 
@@ -99,6 +100,13 @@ def assert_complete_dataset(root: Path, expected: list[tuple]) -> None:
     assert all(p["complete"] and p["skipped"] == [] for m in manifests for p in m["partitions"])
     assert list(root.rglob(".*.tmp")) == []
     assert_every_parquet_file_is_whole(root)
+
+
+def resume_to_a_complete_dataset(bootstrap: str, out: Path, topic: str, expected: list[tuple]) -> None:
+    """Re-run the same dump: it must finish quietly and leave exactly the clean dump's rows."""
+    resumed = subprocess.run(dump_command(bootstrap, out, topic, "--quiet"), capture_output=True, text=True)
+    assert (resumed.returncode, resumed.stderr) == (0, "")
+    assert_complete_dataset(out, expected)
 
 
 class DumpProcess:
@@ -153,8 +161,9 @@ def test_kill_9_at_20_points_then_resume_is_always_a_clean_dump(bootstrap, fault
     for cycle in range(20):
         out = tmp_path / f"cycle-{cycle}"
         # The kill point: after `files` committed files (0 = during start-up), then a few more polls.
-        files, extra_polls = rng.randint(0, 55), rng.randint(0, 10)
-        dump = DumpProcess(small_batch_dump_command(bootstrap, out, topic))
+        files, extra_polls = rng.randint(0, 26), rng.randint(0, 10)
+        # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump).
+        dump = DumpProcess(small_batch_dump_command(bootstrap, out, topic, workers=1 + 2 * (cycle % 2)))
         dump.wait_for(lambda: committed_files(out) >= files)
         for _ in range(extra_polls):
             if dump.proc.poll() is not None:
@@ -164,10 +173,7 @@ def test_kill_9_at_20_points_then_resume_is_always_a_clean_dump(bootstrap, fault
         os.kill(dump.proc.pid, signal.SIGKILL)
         assert dump.finish()[0] == -signal.SIGKILL
         assert_every_parquet_file_is_whole(out)
-
-        resumed = subprocess.run(dump_command(bootstrap, out, topic, "--quiet"), capture_output=True, text=True)
-        assert (resumed.returncode, resumed.stderr) == (0, ""), f"cycle {cycle}"
-        assert_complete_dataset(out, expected)
+        resume_to_a_complete_dataset(bootstrap, out, topic, expected)
 
 
 # --- the broker goes away mid-dump -------------------------------------------------------------------------
@@ -229,13 +235,19 @@ SLOW_DUMP = ("--max-rate", "1.5", "-X", "queued.max.messages.kbytes=64",
              "-X", "fetch.message.max.bytes=32768")
 
 
+def stop_the_broker_mid_dump(state_dir: Path, address: str, topic: str, out: Path,
+                             timeout: int) -> tuple[DumpProcess, dict]:
+    """Start a slow dump with --timeout `timeout` and stop the broker once 3 files are committed."""
+    dump = DumpProcess(dump_command(address, out, topic, *SLOW_DUMP, "--timeout", str(timeout)))
+    dump.wait_for(lambda: committed_files(out) >= 3)
+    return dump, stop_broker(state_dir)
+
+
 def test_a_broker_restart_mid_dump_is_waited_for_and_the_dump_completes(private_broker, private_topic, tmp_path):
     state_dir, address = private_broker
     topic, expected = private_topic
     out = tmp_path / "ds"
-    dump = DumpProcess(dump_command(address, out, topic, *SLOW_DUMP, "--timeout", "60"))
-    dump.wait_for(lambda: committed_files(out) >= 3)
-    state = stop_broker(state_dir)
+    dump, state = stop_the_broker_mid_dump(state_dir, address, topic, out, timeout=60)
     dump.wait_for(lambda: b"waiting for the broker" in dump.stderr)
     assert dump.proc.poll() is None, dump.stderr
     start_broker_again(state_dir, state)
@@ -248,9 +260,7 @@ def test_a_broker_down_past_the_timeout_fails_clearly_then_resumes(private_broke
     state_dir, address = private_broker
     topic, expected = private_topic
     out = tmp_path / "ds"
-    dump = DumpProcess(dump_command(address, out, topic, *SLOW_DUMP, "--timeout", "4"))
-    dump.wait_for(lambda: committed_files(out) >= 3)
-    state = stop_broker(state_dir)
+    dump, state = stop_the_broker_mid_dump(state_dir, address, topic, out, timeout=4)
     try:
         returncode, stderr = dump.finish(timeout=60)
     finally:
@@ -261,10 +271,7 @@ def test_a_broker_down_past_the_timeout_fails_clearly_then_resumes(private_broke
         "evkit: error: no progress for 4s (broker unreachable or partition stalled); "
         "the committed part is kept: re-run the same command to resume")
     assert_every_parquet_file_is_whole(out)
-
-    resumed = subprocess.run(dump_command(address, out, topic, "--quiet"), capture_output=True, text=True)
-    assert (resumed.returncode, resumed.stderr) == (0, "")
-    assert_complete_dataset(out, expected)
+    resume_to_a_complete_dataset(address, out, topic, expected)
 
 
 # --- the disk fills up ---------------------------------------------------------------------------------------
@@ -294,6 +301,4 @@ def test_a_full_disk_fails_clearly_and_the_committed_part_resumes(bootstrap, fau
     assert_every_parquet_file_is_whole(out)
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    resumed = subprocess.run(dump_command(bootstrap, out, topic, "--quiet"), capture_output=True, text=True)
-    assert (resumed.returncode, resumed.stderr) == (0, "")
-    assert_complete_dataset(out, expected)
+    resume_to_a_complete_dataset(bootstrap, out, topic, expected)
