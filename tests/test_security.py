@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 import secure_broker
+from conftest import REPO
 from dumping import all_bytes_under, dataset_rows, only_manifest
 
 pytestmark = pytest.mark.broker
@@ -123,11 +124,16 @@ def test_the_analyst_dumps_a_range_completely_and_leaves_no_trace(secure, tmp_pa
     checked = subprocess.run([sys.executable, "-m", "evkit.cli", "check", str(tmp_path / "ds"), "--format", "json",
                               "--quiet"], capture_output=True, text=True, timeout=120)
     assert checked.returncode in (0, 1), checked.stderr
+    reported = subprocess.run([sys.executable, "-m", "evkit.cli", "report", str(REPO / "notebooks" /
+                               "duplicates_and_gaps.ipynb"), "-p", f"dataset={tmp_path / 'ds'}", "--out",
+                               str(tmp_path / "report"), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert reported.returncode in (0, 1), reported.stderr
     password = secure.passwords["analyst"].encode()
-    written = all_bytes_under(tmp_path / "ds")
-    assert written and password not in written
-    for output in (dumped.stdout, dumped.stderr, checked.stdout, checked.stderr):
-        assert password.decode() not in output
+    for tree in ("ds", "report"):
+        written = all_bytes_under(tmp_path / tree)
+        assert written and password not in written
+    for output in (dumped, checked, reported):
+        assert password.decode() not in output.stdout + output.stderr
 
     # Read-only: no consumer group exists and nothing was ever written to __consumer_offsets.
     admin = secure.admin()
