@@ -226,7 +226,10 @@ class Dataset:
         typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
         raw = ", ".join(f"raw_{name}" for name in FIELDS)
         con = self.connection
-        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed} FROM ({' UNION ALL '.join(selects)})")
+        con.execute("CREATE TABLE streams AS SELECT cluster_id, topic, (row_number() OVER (ORDER BY cluster_id, topic))::INTEGER "
+                    "AS stream FROM (SELECT DISTINCT cluster_id, topic FROM manifests)")
+        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed} "
+                    f"FROM ({' UNION ALL '.join(selects)}) JOIN streams USING (cluster_id, topic)")
         self._create_events_over("event_fields_source")
         rows = [(topic, name, source, self.fields.is_explicit(topic, name))
                 for topic in topic_names for name, source in self.fields.sources(topic).items()]

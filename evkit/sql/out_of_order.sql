@@ -10,25 +10,30 @@
 -- producers (event times from different clocks are compared as if they were one).
 
 CREATE OR REPLACE VIEW late_events AS
-WITH marked AS (   -- running maxima include the event itself: max > own time <=> an earlier event was later
-    SELECT cluster_id, topic, partition, "offset", entity, event_time, event_id, timestamp, key,
-           max(event_time) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset") AS partition_max,
-           CASE WHEN entity IS NOT NULL THEN
-               max(event_time) OVER (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset") END AS entity_max
-    FROM events
-    WHERE event_time IS NOT NULL
-),
-tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms),
-late AS (
-    SELECT marked.*,
-           CASE WHEN epoch_ms(entity_max) - epoch_ms(event_time) > tolerance.ms THEN 'entity' ELSE 'partition' END AS scope,
-           CASE WHEN scope = 'entity' THEN entity_max ELSE partition_max END AS latest_before,
-           epoch_ms(latest_before) - epoch_ms(event_time) AS lateness_ms
-    FROM marked, tolerance
+WITH tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms),
+late_in_partition AS MATERIALIZED (
+    -- a running maximum includes the event itself: max > own time <=> an earlier event was later
+    SELECT * FROM (
+        SELECT cluster_id, stream, topic, partition, "offset", entity, event_time, event_id, timestamp, key,
+               max(event_time) OVER (PARTITION BY stream, partition ORDER BY "offset") AS partition_max
+        FROM events
+        WHERE event_time IS NOT NULL
+    ), tolerance
     WHERE epoch_ms(partition_max) - epoch_ms(event_time) > tolerance.ms
+),
+entity_maxima AS (   -- late within its entity implies late within its partition: only those entities are ordered
+    SELECT cluster_id, topic, partition, "offset",
+           max(event_time) OVER (PARTITION BY stream, partition, entity ORDER BY "offset") AS entity_max
+    FROM events
+    SEMI JOIN (SELECT DISTINCT stream, partition, entity FROM late_in_partition) USING (stream, partition, entity)
+    WHERE event_time IS NOT NULL
 )
-SELECT cluster_id, topic, partition, "offset", entity, event_id, event_time, timestamp, key, scope, latest_before, lateness_ms
-FROM late;
+SELECT l.cluster_id, l.topic, l.partition, l."offset", l.entity, l.event_id, l.event_time, l.timestamp, l.key,
+       CASE WHEN epoch_ms(m.entity_max) - epoch_ms(l.event_time) > l.ms THEN 'entity' ELSE 'partition' END AS scope,
+       CASE WHEN scope = 'entity' THEN m.entity_max ELSE l.partition_max END AS latest_before,
+       epoch_ms(latest_before) - epoch_ms(l.event_time) AS lateness_ms
+FROM late_in_partition l
+LEFT JOIN entity_maxima m USING (cluster_id, topic, partition, "offset");
 
 CREATE OR REPLACE VIEW split_entities AS
 WITH per_partition AS (

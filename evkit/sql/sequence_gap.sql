@@ -27,7 +27,7 @@ SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp, even
        lead(key) OVER by_sequence AS next_key
 FROM events e SEMI JOIN holey h USING (cluster_id, topic, entity)
 WHERE sequence IS NOT NULL
-WINDOW by_sequence AS (PARTITION BY cluster_id, topic, entity ORDER BY sequence, timestamp, "offset");
+WINDOW by_sequence AS (PARTITION BY stream, entity ORDER BY sequence, timestamp, "offset");
 
 CREATE OR REPLACE VIEW sequence_gaps AS
 WITH partition_tails AS (
@@ -56,7 +56,7 @@ SELECT * FROM (
            lag(event_id) OVER by_offset AS previous_event_id
     FROM events
     WHERE sequence IS NOT NULL AND entity IS NOT NULL
-    WINDOW by_offset AS (PARTITION BY cluster_id, topic, partition, entity ORDER BY "offset")
+    WINDOW by_offset AS (PARTITION BY stream, partition, entity ORDER BY "offset")
 )
 WHERE sequence < previous_sequence;
 

@@ -12,14 +12,14 @@ SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NU
        lag(timestamp) OVER by_time AS previous_time, lag(partition) OVER by_time AS previous_partition,
        lag("offset") OVER by_time AS previous_offset
 FROM events
-WINDOW by_time AS (PARTITION BY cluster_id, topic, partition ORDER BY timestamp, "offset")
+WINDOW by_time AS (PARTITION BY stream, partition ORDER BY timestamp, "offset")
 UNION ALL
 SELECT 'entity', cluster_id, topic, NULL, entity,
        coalesce(event_time, timestamp), partition, "offset", key,
        lag(coalesce(event_time, timestamp)) OVER by_time, lag(partition) OVER by_time, lag("offset") OVER by_time
 FROM events
 WHERE entity IS NOT NULL
-WINDOW by_time AS (PARTITION BY cluster_id, topic, entity ORDER BY coalesce(event_time, timestamp), partition, "offset");
+WINDOW by_time AS (PARTITION BY stream, entity ORDER BY coalesce(event_time, timestamp), partition, "offset");
 
 CREATE OR REPLACE VIEW silence_groups AS   -- each partition's and entity's usual interval
 SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NULL::VARCHAR AS entity,
