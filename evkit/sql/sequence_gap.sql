@@ -13,10 +13,10 @@
 -- meant to be dense.
 
 CREATE OR REPLACE VIEW sequence_steps AS   -- each event with the next one of its entity in sequence order
-WITH holey AS (   -- only entities whose sequences are not dense need ordering (a cheap aggregate finds them)
+WITH holey AS (   -- dense and without repeats needs no ordering; a cheap aggregate finds the others
     SELECT cluster_id, topic, entity FROM events
     WHERE sequence IS NOT NULL AND entity IS NOT NULL
-    GROUP BY ALL HAVING max(sequence) - min(sequence) + 1 > count(DISTINCT sequence)
+    GROUP BY ALL HAVING max(sequence) - min(sequence) + 1 <> count(*)
 )
 SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp, event_id,
        lead(sequence) OVER by_sequence AS next_sequence,
