@@ -53,6 +53,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.backoff.ms=500
+# Keep records forever unless a topic says otherwise: sample and test data carry historical
+# timestamps, which the default 7-day time retention would delete while a test reads them.
+log.retention.ms=-1
 log.retention.check.interval.ms=1000
 """
 
