@@ -49,8 +49,8 @@ def run(command: list, *, cwd: Path | None = None, timeout: float = 600) -> str:
     try:
         done = subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        pytest.fail(f"{command[0]} is not installed: the cross-client test needs JDK 17+, Node 18+ and Go 1.22+ "
-                    "(see README prerequisites)", pytrace=False)
+        pytest.fail(f"{command[0]} is not installed: the cross-client test needs a JDK 17+, Node 18+ with npm and "
+                    "Go 1.26 (see README prerequisites)", pytrace=False)
     if done.returncode != 0:
         pytest.fail(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stderr[-4000:]}", pytrace=False)
     return done.stdout
