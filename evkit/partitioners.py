@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from .errors import UsageError
 
@@ -309,17 +310,23 @@ def _check_partition_count(num_partitions: int) -> None:
         raise UsageError(f"the partition count must be a positive integer, not {num_partitions!r}")
 
 
-def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
+def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS, *, progress: bool = False) -> dict[str, np.ndarray]:
     """Per partitioner, the non-negative int64 `h` with partition = `h % n` for every partition count n;
     -1 where the client picks a partition at random.
 
     Keys go in chunks of CHUNK_ROWS, so that a hash's working arrays stay in the CPU cache, on as
-    many threads as there are cores (NumPy releases the GIL inside its loops)."""
+    many threads as there are cores (NumPy releases the GIL inside its loops). `progress` shows a
+    progress bar (keys, rate, ETA)."""
     names = check_partitioners(partitioners)
     array = _as_binary_array(keys)
     chunks = [array.slice(start, CHUNK_ROWS) for start in range(0, len(array), CHUNK_ROWS)] or [array]
-    with ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
-        parts = list(pool.map(lambda chunk: _chunk_placement_hashes(chunk, names), chunks))
+    with tqdm(total=len(array), unit="keys", unit_scale=True, desc="hash keys", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
+        def hash_chunk(chunk: pa.Array) -> dict[str, np.ndarray]:
+            placed = _chunk_placement_hashes(chunk, names)
+            bar.update(len(chunk))
+            return placed
+        parts = list(pool.map(hash_chunk, chunks))
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
 
 
