@@ -409,7 +409,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         lines = [f"<evkit.Dataset: {len(self.datasets)} dataset(s)>"]
-        lines += [f"  {ds.root} (cluster {ds.cluster_id}, {len(ds.manifests)} run(s), {len(ds.files)} files)"
+        lines += [f"  {ds.root} (cluster {ds.cluster_id}, {len(ds.manifests)} run(s), {len(ds.files)} files"
+                  + (f", {len(ds.ignored)} unlisted file(s) of incomplete runs ignored)" if ds.ignored else ")")
                   for ds in self.datasets]
         lines += [f"  topic {topic}: {parts} partition(s), {records} records, {runs} run(s) [{cluster}]"
                   for cluster, topic, parts, records, runs in self.summary()]
@@ -424,8 +425,9 @@ class Dataset:
             body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
             return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-        datasets = table(("dataset", "cluster", "runs", "files"),
-                         ((ds.root, ds.cluster_id, len(ds.manifests), len(ds.files)) for ds in self.datasets))
+        datasets = table(("dataset", "cluster", "runs", "files", "ignored (incomplete runs)"),
+                         ((ds.root, ds.cluster_id, len(ds.manifests), len(ds.files), len(ds.ignored))
+                          for ds in self.datasets))
         topics = table(("cluster", "topic", "partitions", "records", "runs"), self.summary())
         coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "not JSON",
                           "unparseable"), self.coverage_rows())

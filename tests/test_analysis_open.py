@@ -137,3 +137,20 @@ def test_cli_json_lines_and_exit_codes(tmp_path, capsys):
     assert main(["check", str(root2), "-q", "--checks", "duplicate", "--format", "json"]) == 1
     (finding,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (finding["key"], finding.get("key_encoding"), finding["offsets"]) == ("/v8=", "base64", [0, 1])
+
+
+def test_summary_shows_datasets_topics_and_field_coverage(dataset):
+    rows = clean_stream(partitions=2, entities=2, per_entity=5)
+    rows[0]["value"] = b"not json"
+    root = write(dataset.parent / "with-bad-value", rows)
+    with evkit.open(root, fields={"event_id": "$.id"}, quiet=True) as ds:
+        assert repr(ds).splitlines()[1:] == [
+            f"  {root} (cluster synthetic, 1 run(s), 2 files)",
+            "  topic orders: 2 partition(s), 10 records, 1 run(s) [synthetic]",
+            "  field coverage (topic field source: present/records, missing, not JSON, unparseable):",
+            "    orders entity key: 10/10, 0 missing, 0 not JSON, 0 unparseable",
+            "    orders event_id $.id: 9/10, 1 missing, 1 not JSON, 0 unparseable",
+            "    orders event_time timestamp: 10/10, 0 missing, 0 not JSON, 0 unparseable",
+            "    orders trace_id header:traceparent: 10/10, 0 missing, 0 not JSON, 0 unparseable",
+        ]
+        assert "<th>not JSON</th>" in ds._repr_html_()
