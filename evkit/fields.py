@@ -21,7 +21,8 @@ FIELDS = ("event_id", "entity", "event_time", "sequence", "event_type", "trace_i
 DEFAULT_SOURCES = {"entity": "key", "event_time": "timestamp", "trace_id": "header:traceparent"}
 TOPIC_OPTIONS = ("transactional",)
 
-_JSON_PATH = re.compile(r"^\$(\.[^.\[\]]+|\[\d+\])+$")
+# A key may not start with '"' (DuckDB's quoted-key syntax) nor with '*' (a wildcard): both fail in SQL.
+_JSON_PATH = re.compile(r"^\$(\.[^.\[\]\"*][^.\[\]]*|\[\d+\])+$")
 
 
 def validate_source(name: str, source: str) -> str:
