@@ -25,8 +25,11 @@ from evkit.dataset import data_files, read_manifests, records_table, write_recor
 from evkit.fields import FIELDS
 from evkit.ranges import parse_position_spec, parse_topic
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FUZZ_SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomized: `make test` sees the same examples every run (no flaky red builds); to hunt for new
+# failures, set derandomize=False and raise max_examples locally.
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ_SLOW = settings(FUZZ, max_examples=25)
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
