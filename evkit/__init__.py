@@ -32,7 +32,7 @@ _LAZY = {
     "demo": "report",
     "dump": "dump",
     "open": "analysis",
-    "partition": "partition_calculator",  # not evkit/partition.py: the submodule would shadow the function
+    "partition": "partition",
     "report": "report",
     "synth": "synth",
 }

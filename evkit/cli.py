@@ -118,7 +118,7 @@ def dump_command(topics, start, end, config, **options) -> None:
               show_default=True, help="json: one object per key and line.")
 def partition_command(output_format, **options) -> int:
     """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
-    from .partition_calculator import format_partitions, partition
+    from .partition import format_partitions, partition
 
     click.echo(format_partitions(partition(**options), output_format))
     return 0
