@@ -24,10 +24,10 @@ NOTEBOOKS = REPO / "notebooks"
 SAMPLE = REPO / "data" / "sports-betting"
 CONFIG = REPO / "data" / "sports-betting.toml"
 FOCUSED = {
-    "timeline_and_traces.ipynb": ("Timeline and trace lifecycle", ["out_of_order", "silence"]),
-    "duplicates_and_gaps.ipynb": ("Duplicates and gaps", ["duplicate", "offset_gap", "sequence_gap"]),
+    "timeline_and_traces.ipynb": ("Timeline and trace lifecycle", ["out_of_order", "silence"], 4),
+    "duplicates_and_gaps.ipynb": ("Duplicates and gaps", ["duplicate", "offset_gap", "sequence_gap"], 1),
     "partition_hash.ipynb": ("Partition-hash mismatches", ["split_key", "partitioner", "key_encoding",
-                                                           "partition_count_change"]),
+                                                           "partition_count_change"], 1),
 }
 
 
@@ -48,14 +48,14 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.parametrize("name", sorted(FOCUSED))
 def test_focused_notebook_runs_on_the_sample(name, tmp_path):
-    title, checks = FOCUSED[name]
+    title, checks, plots_shown = FOCUSED[name]
     result = report(NOTEBOOKS / name, out=tmp_path, quiet=True)
     expected = check(SAMPLE, checks=checks, config=CONFIG, quiet=True).findings
     assert json.loads(result.findings.read_text()) == expected
     assert result.exit_code == (1 if expected else 0)
     html = result.html.read_text()
     assert re.findall(r'<h1 id="[^"]*">([^<]*)', html) == [title]
-    assert html.count("data:image/png;base64,") >= 1
+    assert len(re.findall(r'<img[^>]* src="data:image/png;base64,', html)) == plots_shown
 
 
 def test_timeline_draws_each_event_and_each_finding_on_its_lane():
