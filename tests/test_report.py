@@ -226,8 +226,8 @@ def test_a_live_review_needs_a_dataset_directory_and_topics():
 
 def test_public_functions_survive_their_modules_being_imported():
     import evkit
-    import evkit.dump  # noqa: F401 - what prepare_review does inside a notebook
-    import evkit.report  # noqa: F401
-    import evkit.synth  # noqa: F401
+    import evkit.dump  # what prepare_review does inside a notebook
+    import evkit.report
+    import evkit.synth
 
     assert (evkit.report, evkit.synth, evkit.dump.__name__) == (report, synth, "dump")
