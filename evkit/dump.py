@@ -119,7 +119,8 @@ def dump(
     settings = client_config(bootstrap, config=config, config_file=config_file)
     out = Path(out)
     request = {
-        "topics": list(topics), "start": _as_list(start), "end": _as_list(end), "isolation": isolation,
+        "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
+        "isolation": isolation,
     }
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
@@ -192,12 +193,11 @@ def dump(
         conn.close()
 
 
-def _as_list(value):
-    if value is None or isinstance(value, list):
-        return value
-    if isinstance(value, tuple):
-        return list(value) or None
-    return [str(value)]
+def _positions(value, default: str) -> list[str]:
+    """A --start/--end value as the list of strings the manifest records, the same from CLI and API."""
+    if value is None or isinstance(value, (list, tuple)) and not value:
+        return [default]
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
 def _check_dataset_identity(out: Path, cluster_id: str) -> None:

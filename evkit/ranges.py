@@ -20,6 +20,7 @@ A position can be overridden for one partition: `--start orders:3=1000`.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -78,7 +79,9 @@ def parse_topic(text: str) -> TopicSelector:
             raise UsageError(f"{where}: a regular expression must end with '/' (e.g. /orders.*/)")
         regex, rest = text[1:closing], text[closing + 1 :]
         try:
-            pattern = re.compile(regex)
+            with warnings.catch_warnings():  # e.g. "possible nested set": a hint for authors, noise here
+                warnings.simplefilter("ignore", FutureWarning)
+                pattern = re.compile(regex)
         except re.error as exc:
             raise UsageError(f"{where}: bad regular expression: {exc}") from None
         if rest and not rest.startswith(":"):

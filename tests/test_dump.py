@@ -324,3 +324,6 @@ def test_cli_and_api_write_the_same_rows(bootstrap, make_topic, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"dumped 15 records (0.0 MB) to {tmp_path / 'cli'}"
     assert dataset_rows(tmp_path / "cli") == dataset_rows(tmp_path / "api")
+    # The same request, however it was given: a run started by one resumes with the other.
+    assert only_manifest(tmp_path / "cli")["request"] == only_manifest(tmp_path / "api")["request"] == {
+        "topics": [f"{topic}:1"], "start": ["10"], "end": ["end"], "isolation": "read_committed"}
