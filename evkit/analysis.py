@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class Dataset:
         self.datasets = datasets
         self.fields = fields
         self._temp_dir = tempfile.mkdtemp(prefix="evkit-duckdb-")
+        self._remove_temp_dir = weakref.finalize(self, shutil.rmtree, self._temp_dir, True)  # also if never closed
         config = {"temp_directory": self._temp_dir, "preserve_insertion_order": False}  # queries order explicitly
         if memory_limit:
             config["memory_limit"] = memory_limit
@@ -435,7 +437,7 @@ class Dataset:
 
     def close(self) -> None:
         self.connection.close()
-        shutil.rmtree(self._temp_dir, ignore_errors=True)
+        self._remove_temp_dir()
 
     def __enter__(self) -> Dataset:
         return self
