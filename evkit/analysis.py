@@ -208,7 +208,8 @@ class Dataset:
         for ds in self.datasets:
             if ds.files:
                 files = ", ".join(sql_string(str(p)) for p in ds.files)
-                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} FROM read_parquet([{files}])")
+                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "
+                             f"FROM read_parquet([{files}], hive_partitioning = false)")  # columns come from the file
         if not parts:
             self.connection.register("empty_records", RECORD_SCHEMA.empty_table())
             return f"SELECT NULL::VARCHAR AS cluster_id, {columns} FROM empty_records"
