@@ -48,8 +48,8 @@ SELECT s.cluster_id, s.topic, s.partition, s.gap_start, s.gap_end, s.gap_end - s
             WHEN e.shows_markers THEN 'transaction_aborted'
             ELSE 'unexplained' END AS classification
 FROM skipped_intervals s
-JOIN topics t USING (cluster_id, topic)
-JOIN transaction_evidence e USING (cluster_id, topic)
+LEFT JOIN topics t USING (cluster_id, topic)   -- a topic the manifests do not describe: no config known
+LEFT JOIN transaction_evidence e USING (cluster_id, topic)
 UNION ALL
 SELECT cluster_id, topic, partition, gap_start, gap_end, gap_end - gap_start,
        CASE WHEN gap_end <= next_low_watermark THEN 'retention' ELSE 'not_dumped' END
