@@ -21,15 +21,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+FETCH = 4 * 1024 * 1024  # evkit's default fetch.message.max.bytes
 sys.path.insert(0, str(REPO / "kafka"))
 import kafkactl  # noqa: E402
 
 BARE_LOOP = r"""
 import sys, time
 from confluent_kafka import Consumer, TopicPartition
-bootstrap, topic, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bootstrap, topic, partitions, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), dict(a.split("=") for a in sys.argv[4:])
 c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-throwaway", "enable.auto.commit": False,
-              "enable.auto.offset.store": False, "enable.partition.eof": True, "auto.offset.reset": "error"})
+              "enable.auto.offset.store": False, "enable.partition.eof": True, "auto.offset.reset": "error", **extra})
 c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
 done, n, nbytes = set(), 0, 0
 while len(done) < partitions:
@@ -76,12 +77,15 @@ def produce(bootstrap: str, topic: str, records: int, partitions: int) -> None:
     producer.flush(120)
 
 
-def measured(cmd: list[str], **kwargs) -> tuple[float, int, str]:
-    """Run cmd; return (seconds, peak RSS in bytes, stdout)."""
+def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int, str]:
+    """Run cmd; return (seconds, peak RSS in bytes of the process and its children, stdout)."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)
-    out = proc.stdout.read()
+    sink = open(stdout_file, "w") if stdout_file else subprocess.PIPE
+    proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
+    if stdout_file:
+        sink.close()
     seconds = time.monotonic() - started
     if status != 0:
         raise SystemExit(f"{cmd[0]} failed with status {status}")
@@ -106,20 +110,23 @@ def main() -> None:
             topic = f"bench-dump-{records}"
             produce(bootstrap, topic, records, args.partitions)
             row = {"records": records}
-            secs, rss, out = measured([sys.executable, "-c", BARE_LOOP, bootstrap, topic, str(args.partitions)])
-            count, value_bytes = map(int, out.split())
-            assert count == records, (count, records)
-            row["bare"] = (secs, rss)
+            for name, extra in (("bare", []), ("bare, 4 MiB fetch", [f"fetch.message.max.bytes={FETCH}"])):
+                secs, rss, out = measured([sys.executable, "-c", BARE_LOOP, bootstrap, topic, str(args.partitions),
+                                           *extra])
+                assert int(out.split()[0]) == records, (out, records)
+                row[name] = (secs, rss)
             if not args.skip_kcat and shutil.which("kcat"):
+                for name, extra in (("kcat", []), ("kcat, 4 MiB fetch", ["-X", f"fetch.message.max.bytes={FETCH}"])):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        secs, rss, _ = measured(
+                            ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", *extra,
+                             "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)], stdout_file=f"{tmp}/out.txt")
+                    row[name] = (secs, rss)
+            for name, workers in (("evkit, 1 process", "1"), ("evkit, 2 workers", "2")):
                 with tempfile.TemporaryDirectory() as tmp:
-                    secs, rss, _ = measured(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
-                                             "-q", "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)],
-                                            cwd=tmp)
-                row["kcat"] = (secs, rss)
-            with tempfile.TemporaryDirectory() as tmp:
-                secs, rss, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
-                                         f"{tmp}/ds", "-t", topic, "-q"])
-            row["evkit"] = (secs, rss)
+                    secs, rss, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
+                                             f"{tmp}/ds", "-t", topic, "-q", "--workers", workers])
+                row[name] = (secs, rss)
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
@@ -138,8 +145,8 @@ def report(results: list[dict]) -> str:
     ]
     for row in results:
         bare = row["records"] / row["bare"][0]
-        for name in ("bare", "kcat", "evkit"):
-            if name not in row:
+        for name in row:
+            if name == "records":
                 continue
             secs, rss = row[name]
             rate = row["records"] / secs

@@ -29,9 +29,19 @@ REDACTED = "[redacted]"
 _SECRET = re.compile(r"password|passwd|secret|token|jaas|credential|private|\.pem$|oauthbearer\.config|sasl\.oauthbearer\.client", re.I)
 # Settings evkit owns so that a dump never joins a group or commits an offset.
 READ_ONLY = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
-# Throughput defaults (any -X overrides them): librdkafka's 1 MB per-partition fetch halves the rate
-# of a Python consumer on small records (benchmarks/bench_dump.py, docs/benchmarks.md).
-FETCH_DEFAULTS = {"fetch.message.max.bytes": "4194304"}
+# Throughput and memory defaults (any -X overrides them). librdkafka's 1 MiB per-partition fetch
+# halves the rate of a Python consumer on small records; its 64 MiB per-partition prefetch queue
+# makes memory grow with the partition count. The queue gets a 128 MiB budget shared by the
+# partitions a consumer reads, 1-8 MiB each (benchmarks/bench_dump.py, docs/benchmarks.md).
+FETCH_MAX_BYTES = 4 * 1024 * 1024
+PREFETCH_BUDGET_KB = 128 * 1024
+
+
+def fetch_defaults(partitions: int) -> dict[str, str]:
+    queue_kb = max(1024, min(8 * 1024, PREFETCH_BUDGET_KB // max(partitions, 1)))
+    return {"fetch.message.max.bytes": str(FETCH_MAX_BYTES), "queued.max.messages.kbytes": str(queue_kb)}
+
+
 TOPIC_CONFIGS_RECORDED = ("cleanup.policy", "message.timestamp.type", "retention.ms", "retention.bytes",
                           "min.compaction.lag.ms", "delete.retention.ms", "max.message.bytes")
 
@@ -102,7 +112,7 @@ class Connection:
     so that a wait can fail with the real reason instead of a bare timeout.
     """
 
-    def __init__(self, config: dict[str, str], *, isolation: str, timeout: float = 30.0):
+    def __init__(self, config: dict[str, str], *, isolation: str, timeout: float = 30.0, partitions: int = 1):
         self.timeout = timeout
         self.errors: list[RdKafkaError] = []
         self.config = dict(config)
@@ -112,7 +122,7 @@ class Connection:
             "enable.partition.eof": "true",
             "isolation.level": isolation,
             "client.id": "evkit-dump",
-            **FETCH_DEFAULTS,
+            **fetch_defaults(partitions),
             **config,
             **READ_ONLY,
             "error_cb": self.errors.append,

@@ -232,7 +232,7 @@ def read(settings: dict, isolation: str, out: Path, tasks: list[ReadTask], optio
     """Read every task into `out`, in this process or split across `workers` processes."""
     groups = _balance(tasks, workers)
     if len(groups) <= 1:
-        conn = Connection(settings, isolation=isolation, timeout=options.timeout)
+        conn = Connection(settings, isolation=isolation, timeout=options.timeout, partitions=len(tasks))
         reader = PartitionReader(conn, out, tasks, options, progress)
         progress.start(total=reader.remaining_offsets(), unit="offsets")
         try:
@@ -289,7 +289,8 @@ def _worker_main() -> int:
     tasks = [ReadTask(**t) for t in spec["tasks"]]
     reader = None
     try:
-        conn = Connection(spec["settings"], isolation=spec["isolation"], timeout=spec["options"]["timeout"])
+        conn = Connection(spec["settings"], isolation=spec["isolation"], timeout=spec["options"]["timeout"],
+                          partitions=len(tasks))
         reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events)
         reader.run()
         conn.close()
