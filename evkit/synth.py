@@ -442,7 +442,9 @@ def create_empty_topics(client_config: dict[str, str], topic_prefix: str) -> Non
         future.result(30)
     for topic, count in TOPICS.items():
         name = topic_prefix + topic
-        if name in existing and len(existing[name].partitions) != count:
+        if name not in existing:
+            continue  # just created, so empty; its leaders may still be electing (the producer waits for them)
+        if len(existing[name].partitions) != count:
             raise UsageError(f"topic {name} has {len(existing[name].partitions)} partitions, synth needs {count}; "
                              "use --topic-prefix to write fresh topics")
         if any(end > 0 for end in end_offsets(admin, name, count)):
@@ -451,7 +453,7 @@ def create_empty_topics(client_config: dict[str, str], topic_prefix: str) -> Non
 
 
 def end_offsets(admin, topic: str, count: int, timeout: float = 30) -> list[int]:
-    """High watermarks of a topic; a just-created topic fails the request until its leaders are up."""
+    """High watermarks of an existing topic (retried while a leader moves)."""
     import time
 
     from confluent_kafka import KafkaException, TopicPartition
