@@ -88,10 +88,10 @@ def generate(root: Path, records: int) -> None:
     })
 
 
-def run_evkit(root: Path, memory_limit: str | None) -> dict:
+def run_evkit(root: Path, memory_limit: str | None, all_checks: bool = False) -> dict:
     import evkit
 
-    report = evkit.check(root, checks=CHECKS, fields=FIELDS, memory_limit=memory_limit, fail_on="error", quiet=True)
+    report = evkit.check(root, checks=None if all_checks else CHECKS, fields=FIELDS, memory_limit=memory_limit, fail_on="error", quiet=True)
     counts: dict[str, int] = {}
     for finding in report.findings:
         counts[finding["check"]] = counts.get(finding["check"], 0) + 1
@@ -146,14 +146,17 @@ def run_pandas(root: Path) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
-    counts = run_evkit(Path(args.work), args.memory_limit) if args.child == "evkit" else run_pandas(Path(args.work))
+    counts = (run_evkit(Path(args.work), args.memory_limit, args.all_checks) if args.child == "evkit"
+              else run_pandas(Path(args.work)))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"engine": args.child, "seconds": seconds, "peak_rss": peak, "findings": counts}))
 
 
-def measure(engine: str, work: Path, memory_limit: str | None) -> dict:
+def measure(engine: str, work: Path, memory_limit: str | None, all_checks: bool = False) -> dict:
     command = [sys.executable, __file__, "--child", engine, "--work", str(work)]
+    if all_checks:
+        command.append("--all-checks")
     if memory_limit:
         command += ["--memory-limit", memory_limit]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -166,6 +169,8 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/bench-checks")
     parser.add_argument("--memory-limit", help="DuckDB memory_limit for evkit (e.g. 2GB)")
     parser.add_argument("--no-pandas", action="store_true", help="Skip the pandas baseline (too big for RAM).")
+    parser.add_argument("--all-checks", action="store_true",
+                        help="evkit runs every registered check, the partition-hash ones too (pandas: the six).")
     parser.add_argument("--child", choices=["evkit", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -178,7 +183,8 @@ def main() -> None:
         print(f"generated {args.records:,} records in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     results = []
     for engine in ("evkit",) if args.no_pandas else ("evkit", "pandas"):
-        result = measure(engine, work, args.memory_limit if engine == "evkit" else None)
+        result = measure(engine, work, args.memory_limit if engine == "evkit" else None,
+                         args.all_checks and engine == "evkit")
         results.append(result)
         print(f"{result['engine']:>7}: {result['seconds']:7.1f} s, peak RSS {result['peak_rss'] / 2**30:5.2f} GiB, "
               f"findings {result['findings']}", flush=True)
