@@ -14,19 +14,20 @@
 CREATE OR REPLACE MACRO partition_count_change_min_records() AS
     coalesce(getvariable('partition_count_change_min_records'), 20);
 
-CREATE OR REPLACE VIEW unplaced_records AS   -- records the producer's best candidate does not explain today
-SELECT f.cluster_id, f.topic, p.producer, f.partitioner, f.partition, f."offset", f."timestamp", f.key,
-       f.hash, f.partition_count
-FROM record_fits f
-JOIN record_producers p USING (cluster_id, topic, partition, "offset")
+CREATE OR REPLACE VIEW unplaced_groups AS   -- record groups the producer's best candidate does not explain today
+SELECT f.cluster_id, f.topic, p.producer, f.partitioner, f.partition, f.n, f.offsets, f.first_ts, f.last_ts,
+       f.key, f.hash, f.partition_count
+FROM group_fits f
+JOIN group_producers p USING (group_id)
 JOIN producer_partitioners pp ON pp.cluster_id = f.cluster_id AND pp.topic = f.topic AND pp.producer = p.producer
                              AND pp.best = f.partitioner
 WHERE NOT f.fits;
 
 CREATE OR REPLACE VIEW earlier_count_fits AS
 SELECT cluster_id, topic, producer, partitioner, partition_count, earlier_count,
-       count(*) FILTER (WHERE hash % earlier_count = partition) AS fitted, count(*) AS unplaced
-FROM (SELECT *, unnest(range(1, partition_count)) AS earlier_count FROM unplaced_records)
+       coalesce(sum(n) FILTER (WHERE hash % earlier_count = partition), 0)::BIGINT AS fitted,
+       sum(n)::BIGINT AS unplaced
+FROM (SELECT *, unnest(range(1, partition_count)) AS earlier_count FROM unplaced_groups)
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW partition_count_changes AS
@@ -39,10 +40,10 @@ GROUP BY ALL;
 
 CREATE OR REPLACE VIEW partition_count_change_keys AS
 SELECT u.cluster_id, u.topic, u.producer, u.partitioner, u.partition_count, c.earlier_count, u.key,
-       count(*) AS records, list(DISTINCT u.partition ORDER BY u.partition) AS partitions,
-       list(u."offset" ORDER BY u.partition, u."offset") AS offsets,
-       min(u."timestamp") AS first_ts, max(u."timestamp") AS last_ts
-FROM unplaced_records u JOIN partition_count_changes c USING (cluster_id, topic, producer, partitioner)
+       sum(u.n)::BIGINT AS records, list(DISTINCT u.partition ORDER BY u.partition) AS partitions,
+       flatten(list(u.offsets ORDER BY u.partition)) AS offsets,
+       min(u.first_ts) AS first_ts, max(u.last_ts) AS last_ts
+FROM unplaced_groups u JOIN partition_count_changes c USING (cluster_id, topic, producer, partitioner)
 WHERE u.hash % c.earlier_count = u.partition
 GROUP BY ALL;
 

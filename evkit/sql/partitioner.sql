@@ -28,38 +28,48 @@ SELECT m.cluster_id, m.topic, coalesce(any_value(t.partition_count), max(m.parti
 FROM manifests m LEFT JOIN topics t USING (cluster_id, topic)
 GROUP BY m.cluster_id, m.topic;
 
-CREATE OR REPLACE VIEW keyed_records AS
-SELECT r.cluster_id, r.topic, r.partition, r."offset", r."timestamp", r.key, c.partition_count,
-       struct_extract(list_filter(r.headers, lambda h: h.key = producer_header_name())[-1], 'value') AS tag
+-- Records with the same key, partition and producer tag fit the same candidates, so they are
+-- counted as one group (n records, their offsets and time range): the work below scales with the
+-- distinct (key, partition, tag) triples, not with the records.
+CREATE OR REPLACE TABLE keyed_groups AS
+SELECT row_number() OVER () AS group_id, *
+FROM (
+SELECT r.cluster_id, r.topic, r.partition, r.key, c.partition_count,
+       struct_extract(list_filter(r.headers, lambda h: h.key = producer_header_name())[-1], 'value') AS tag,
+       count(*) AS n, list(r."offset" ORDER BY r."offset") AS offsets,
+       min(r."timestamp") AS first_ts, max(r."timestamp") AS last_ts
 FROM records r JOIN topic_partition_counts c USING (cluster_id, topic)
-WHERE octet_length(r.key) > 0;
+WHERE octet_length(r.key) > 0
+GROUP BY ALL
+);
 
--- Tables, not views, where later views read a result several times: each would re-read the records.
-CREATE OR REPLACE TABLE record_fits AS
-SELECT k.cluster_id, k.topic, k.partition, k."offset", k."timestamp", k.key, k.partition_count,
-       coalesce(try(decode(k.tag)), '0x' || lower(hex(k.tag))) AS tag,
+-- Tables, not views, where later views read a result several times.
+CREATE OR REPLACE TABLE group_fits AS
+SELECT k.group_id, k.cluster_id, k.topic, k.partition, k.key, k.partition_count, k.n, k.offsets, k.first_ts,
+       k.last_ts, coalesce(try(decode(k.tag)), '0x' || lower(hex(k.tag))) AS tag,
        h.partitioner, h.hash, h.hash % k.partition_count = k.partition AS fits
-FROM keyed_records k JOIN key_hashes h USING (key);
+FROM keyed_groups k JOIN key_hashes h USING (key);
 
 CREATE OR REPLACE VIEW untagged_ranking AS
 SELECT cluster_id, topic, partitioner,
-       row_number() OVER (PARTITION BY cluster_id, topic ORDER BY count(*) FILTER (WHERE fits) DESC, partitioner) AS rank
-FROM record_fits
+       row_number() OVER (PARTITION BY cluster_id, topic ORDER BY coalesce(sum(n) FILTER (WHERE fits), 0) DESC,
+                          partitioner) AS rank
+FROM group_fits
 WHERE tag IS NULL
 GROUP BY cluster_id, topic, partitioner;
 
-CREATE OR REPLACE TABLE record_producers AS
-SELECT f.cluster_id, f.topic, f.partition, f."offset",
+CREATE OR REPLACE TABLE group_producers AS
+SELECT f.group_id,
        coalesce(any_value(f.tag),
                 '(no header) ' || coalesce(arg_min(f.partitioner, u.rank) FILTER (WHERE f.fits), 'unexplained')) AS producer
-FROM record_fits f LEFT JOIN untagged_ranking u USING (cluster_id, topic, partitioner)
-GROUP BY f.cluster_id, f.topic, f.partition, f."offset";
+FROM group_fits f LEFT JOIN untagged_ranking u USING (cluster_id, topic, partitioner)
+GROUP BY f.group_id;
 
 CREATE OR REPLACE VIEW producer_fits AS
 SELECT f.cluster_id, f.topic, p.producer, f.partitioner,
-       count(*) AS records, count(*) FILTER (WHERE f.fits) AS fitted,
-       count(DISTINCT f.key) AS keys, min(f."timestamp") AS first_ts, max(f."timestamp") AS last_ts
-FROM record_fits f JOIN record_producers p USING (cluster_id, topic, partition, "offset")
+       sum(f.n)::BIGINT AS records, coalesce(sum(f.n) FILTER (WHERE f.fits), 0)::BIGINT AS fitted,
+       count(DISTINCT f.key) AS keys, min(f.first_ts) AS first_ts, max(f.last_ts) AS last_ts
+FROM group_fits f JOIN group_producers p USING (group_id)
 GROUP BY f.cluster_id, f.topic, p.producer, f.partitioner;
 
 CREATE OR REPLACE TABLE producer_partitioners AS
