@@ -1,10 +1,12 @@
 """The `evkit` command line: each command is a thin wrapper over the Python function of the same name.
 
 Options map one-to-one onto the function's keyword arguments. Errors a user can cause print one
-line (`evkit: error: ...`) and exit 2; see docs/cli.md for every exit code.
+line (`evkit: error: ...`) and exit 2; `check` and `report` exit 1 for findings (docs/dump.md,
+docs/analysis.md, docs/notebooks.md list the codes).
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -15,8 +17,13 @@ from .errors import EvkitError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="evkit")
-def cli() -> None:
+@click.option("--verbose", "-v", count=True,
+              help="Log to stderr: -v evkit's and librdkafka's warnings and info, -vv debug (with -X debug=...).")
+def cli(verbose: int) -> None:
     """Dump Kafka topic ranges to Parquet and find what went wrong in them."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 # Commands are added below this line, one block per command, each calling its evkit function.

@@ -327,3 +327,11 @@ def test_cli_and_api_write_the_same_rows(bootstrap, make_topic, tmp_path):
     # The same request, however it was given: a run started by one resumes with the other.
     assert only_manifest(tmp_path / "cli")["request"] == only_manifest(tmp_path / "api")["request"] == {
         "topics": [f"{topic}:1"], "start": ["10"], "end": ["end"], "isolation": "read_committed"}
+
+
+def test_verbose_shows_librdkafka_logs_and_still_ends_with_the_one_line_error(tmp_path):
+    result = cli("-v", "dump", "-b", "127.0.0.1:9", "-o", str(tmp_path / "ds"), "-t", "t", "--timeout", "2")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2
+    assert any(" evkit.librdkafka " in line and "Connection refused" in line for line in lines[:-1])
+    assert lines[-1].startswith("evkit: error: no broker at 127.0.0.1:9 answered within 2s")
