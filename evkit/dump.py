@@ -108,6 +108,8 @@ def dump(
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
     if not topics:
         raise UsageError("give at least one --topic")
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
     if max_rate is not None and max_rate <= 0:

@@ -11,8 +11,11 @@ from evkit.dataset import data_files, read_manifests
 
 
 def produce(bootstrap: str, topic: str, records: list[dict], **config) -> None:
-    """Produce dicts with key, value, optional headers/partition/timestamp; wait for every ack."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **config})
+    """Produce dicts with key, value, optional headers/partition/timestamp; wait for every ack.
+
+    Idempotence keeps each partition's records in the order given even when a request is retried
+    (e.g. right after a broker restart), so tests can predict every record's offset."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, **config})
     failures = []
     for rec in records:
         extra = {k: rec[k] for k in ("partition", "timestamp") if rec.get(k) is not None}

@@ -66,15 +66,6 @@ def dump_command(bootstrap: str, out: Path, topic: str, *extra: str) -> list[str
             "--file-size", str(FILE_SIZE), *extra]
 
 
-def small_batch_dump_command(bootstrap: str, out: Path, topic: str, workers: int) -> list[str]:
-    """`evkit.dump` in a process of its own (with `workers` consumer processes), reading 1000-record
-    batches so that it commits about 30 files: many commit points to kill it at. The same request as
-    `dump_command`, so the CLI resumes it."""
-    call = (f"evkit.dump(bootstrap={bootstrap!r}, out={str(out)!r}, topics=[{topic!r}], start=None, end=None, "
-            f"file_size={FILE_SIZE}, batch_size=1000, workers={workers}, quiet=True)")
-    return [sys.executable, "-c", f"import evkit; {call}"]
-
-
 def committed_files(root: Path) -> int:
     return sum(1 for _ in data_files(root)) if root.exists() else 0
 
@@ -163,7 +154,9 @@ def test_kill_9_at_20_points_then_resume_is_always_a_clean_dump(bootstrap, fault
         # The kill point: after `files` committed files (0 = during start-up), then a few more polls.
         files, extra_polls = rng.randint(0, 26), rng.randint(0, 10)
         # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump).
-        dump = DumpProcess(small_batch_dump_command(bootstrap, out, topic, workers=1 + 2 * (cycle % 2)))
+        # 1000-record batches commit about 30 files: many commit points to kill the dump at.
+        dump = DumpProcess(dump_command(bootstrap, out, topic, "--quiet", "--batch-size", "1000",
+                                        "--workers", str(1 + 2 * (cycle % 2))))
         dump.wait_for(lambda: committed_files(out) >= files)
         for _ in range(extra_polls):
             if dump.proc.poll() is not None:
@@ -230,8 +223,10 @@ def private_topic(private_broker) -> tuple[str, list[tuple]]:
     return topic, expected_rows(topic, records)
 
 
-# librdkafka prefetches up to 64 MB per partition: keep its queue small so the broker is still needed.
-SLOW_DUMP = ("--max-rate", "1.5", "-X", "queued.max.messages.kbytes=64",
+# librdkafka prefetches ahead of what the dump has written: keep its queue small, and commit a file
+# every few hundred records, so that when 3 files are committed ~95% of the range still needs the
+# broker (the slow rate leaves the test time to stop it).
+SLOW_DUMP = ("--max-rate", "0.25", "--batch-size", "500", "-X", "queued.max.messages.kbytes=64",
              "-X", "fetch.message.max.bytes=32768")
 
 
