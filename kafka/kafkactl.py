@@ -217,7 +217,7 @@ def up(state_dir: Path, timeout: float = 120.0, extra: dict | None = None) -> st
     log4j.write_text(LOG4J2.format(log_file=logs_dir / "server.log"))
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     fmt = subprocess.run(
-        java_command("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+        java_command("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",  # "=": ids may start with "-"
                      "-c", str(props), *extra.get("format_args", []), log4j=log4j),
         capture_output=True, text=True,
     )
