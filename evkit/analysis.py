@@ -227,7 +227,6 @@ class Dataset:
         if not selects:
             selects = [event_fields_sql(self.fields.defaults, "false")]
         typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
-        raw = ", ".join(f"raw_{name}" for name in FIELDS)
         con = self.connection
         con.execute("CREATE TABLE streams AS SELECT cluster_id, topic, (row_number() OVER (ORDER BY cluster_id, topic))::INTEGER "
                     "AS stream FROM (SELECT DISTINCT cluster_id, topic FROM manifests)")

@@ -56,8 +56,6 @@ RECORD_SCHEMA = pa.schema(
     ]
 )
 
-TIMESTAMP_TYPES = ("create", "log_append")
-
 _FILE_RE = re.compile(r"^(\d{20})-(\d{20})\.parquet$")
 
 
@@ -154,8 +152,8 @@ class FileEntry:
 class PartitionFileWriter:
     """Streams record batches of one partition into one Parquet file covering [start, end).
 
-    The file is written under a temporary name; `commit(end)` closes it, renames it to its final
-    name and returns its FileEntry. `abort()` removes the temporary.
+    The file is written under a temporary name; `commit(end)` closes it and renames it to its final
+    name. `abort()` removes the temporary.
     """
 
     def __init__(self, root: Path, topic: str, partition: int, start: int, *, run_id: str,
@@ -164,11 +162,9 @@ class PartitionFileWriter:
         self.topic, self.partition, self.start, self.run_id = topic, partition, start, run_id
         self.directory = partition_dir(self.root, topic, partition)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.directory / f".{file_name(start, start)}.{os.getpid()}.tmp"
+        self.tmp = temp_path(self.directory / file_name(start, start))
         self.rows = 0
-        self.first_offset: int | None = None
-        self.last_offset: int | None = None
-        self.data_bytes = 0
+        self.data_bytes = 0  # Arrow bytes written, for rolling files by size
         self._writer = pq.ParquetWriter(
             self.tmp, RECORD_SCHEMA, compression=compression, compression_level=compression_level,
             write_statistics=True, use_dictionary=["topic", "timestamp_type"],
@@ -178,26 +174,19 @@ class PartitionFileWriter:
         """Append a table of records (in offset order) as one row group."""
         if table.num_rows == 0:
             return
-        offsets = table.column("offset")
-        if self.first_offset is None:
-            self.first_offset = offsets[0].as_py()
-        self.last_offset = offsets[-1].as_py()
         self.rows += table.num_rows
         self.data_bytes += table.nbytes
         self._writer.write_table(table, row_group_size=table.num_rows)
 
-    def commit(self, end: int) -> FileEntry:
+    def commit(self, end: int) -> Path:
+        """Close the file as covering [start, end) and give it its final name; return that path."""
         meta = {"format": FORMAT_VERSION, "run_id": self.run_id, "topic": self.topic,
                 "partition": self.partition, "start": self.start, "end": end, "rows": self.rows}
         self._writer.add_key_value_metadata({PARQUET_META_KEY: json.dumps(meta).encode()})
         self._writer.close()
         final = self.directory / file_name(self.start, end)
         commit_file(self.tmp, final)
-        return FileEntry(
-            path=final.relative_to(self.root).as_posix(), start=self.start, end=end, rows=self.rows,
-            first_offset=self.first_offset, last_offset=self.last_offset,
-            bytes=final.stat().st_size, sha256=sha256_file(final),
-        )
+        return final
 
     def abort(self) -> None:
         try:
@@ -211,6 +200,41 @@ def write_failure(root: Path, exc: OSError) -> DatasetError:
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     return DatasetError(f"cannot write to {root}: {reason}; the committed part is kept: "
                         "make room and re-run the same command to resume")
+
+
+def partition_files(root: Path, paths: list[Path]) -> dict:
+    """What the committed files of one partition hold, as a manifest's partition entry lists it:
+    first/last offset, records, key + value bytes, the offsets Kafka skipped inside the files'
+    ranges (merged intervals), and the files with their sizes and checksums."""
+    entries, skipped, data_bytes = [], [], 0
+    for path in sorted(paths, key=lambda p: parse_file_name(p.name)):
+        info = file_metadata(path)
+        table = pq.read_table(path, columns=["offset", "key_size", "value_size"])
+        offsets = table.column("offset").to_pylist()  # in offset order, as written
+        skipped.extend(offset_gaps(offsets, info["start"], info["end"]))
+        data_bytes += sum(pa.compute.sum(table.column(c)).as_py() or 0 for c in ("key_size", "value_size"))
+        entries.append(FileEntry(
+            path=path.relative_to(root).as_posix(), start=info["start"], end=info["end"], rows=info["num_rows"],
+            first_offset=offsets[0] if offsets else None, last_offset=offsets[-1] if offsets else None,
+            bytes=path.stat().st_size, sha256=sha256_file(path),
+        ))
+    return {
+        "first_offset": min((e.first_offset for e in entries if e.first_offset is not None), default=None),
+        "last_offset": max((e.last_offset for e in entries if e.last_offset is not None), default=None),
+        "records": sum(e.rows for e in entries), "bytes": data_bytes,
+        "skipped": merge_intervals(skipped), "files": [e.to_json() for e in entries],
+    }
+
+
+def merge_intervals(intervals: list[list[int]]) -> list[list[int]]:
+    """Sorted half-open intervals with touching or overlapping ones joined."""
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
 
 
 def file_metadata(path: Path) -> dict:
@@ -365,21 +389,18 @@ def write_records(
         mask = pa.compute.and_(pa.compute.equal(table.column("topic"), topic),
                                pa.compute.equal(table.column("partition"), partition))
         part = table.filter(mask)
-        offsets = part.column("offset").to_pylist()
-        start, end = (ranges or {}).get((topic, partition), (offsets[0], offsets[-1] + 1) if offsets else (0, 0))
+        offsets = part.column("offset")
+        start, end = (ranges or {}).get((topic, partition), (offsets[0].as_py(), offsets[-1].as_py() + 1)
+                                         if len(offsets) else (0, 0))
         writer = PartitionFileWriter(root, topic, partition, start, run_id=run_id)
         writer.write(part)
-        entry = writer.commit(end)
-        data_bytes = sum(pa.compute.sum(part.column(c)).as_py() or 0 for c in ("key_size", "value_size"))
+        path = writer.commit(end)
         partitions.append({
             "topic": topic, "partition": partition,
             "request": {"start": start, "end": end},
             "watermarks_start": {"low": start, "high": end}, "watermarks_end": {"low": start, "high": end},
-            "start": start, "end": end,
-            "first_offset": offsets[0] if offsets else None, "last_offset": offsets[-1] if offsets else None,
-            "records": len(offsets), "bytes": data_bytes,
-            "skipped": offset_gaps(offsets, start, end), "complete": True,
-            "files": [entry.to_json()],
+            "start": start, "end": end, "read": [[start, end]],
+            **partition_files(root, [path]), "complete": True,
         })
     topics = sorted({topic for topic, _ in keys})
     manifest = {

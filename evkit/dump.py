@@ -15,24 +15,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import confluent_kafka
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from confluent_kafka import KafkaError as RdKafkaError
 
 from . import __version__
 from .client import Connection, client_config, describe_error, redact
 from .dataset import (
     FORMAT_VERSION,
-    FileEntry,
     coverage,
     data_files,
     file_metadata,
     new_run_id,
-    offset_gaps,
+    partition_files,
     read_identity,
     read_manifests,
     remove_temporaries,
-    sha256_file,
     subtract,
     utc_now,
     write_failure,
@@ -154,7 +150,8 @@ def dump(
         }
         if dry_run:
             return {**manifest, "status": "dry_run"}
-        if sum(p.max_records for p in plans) == 0 and unfinished is None:
+        to_read = sum(p.max_records for p in plans)
+        if to_read == 0 and unfinished is None:
             progress.message(f"nothing to read: {out} already holds every planned offset")
             return {**manifest, "status": "nothing_to_do"}
         if unfinished is not None:
@@ -172,7 +169,7 @@ def dump(
         options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
                               timeout=timeout)
         if workers is None:
-            workers = min(os.cpu_count() or 1, 4) if sum(p.max_records for p in plans) >= PARALLEL_THRESHOLD else 1
+            workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
         try:
             read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
         except BaseException as exc:
@@ -325,26 +322,14 @@ def format_plan(plans: list[PartitionPlan], *, isolation: str, resumed: bool = F
 def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn: Connection, *,
                      complete: bool) -> None:
     """Fill in per-partition results from the files this run committed and write the manifest."""
-    by_partition: dict[tuple[str, int], list[FileEntry]] = {}
+    run_files: dict[tuple[str, int], list[Path]] = {}
     for path in data_files(out):
         info = file_metadata(path)
-        if info.get("run_id") != manifest["run_id"]:
-            continue
-        offsets = pq.read_table(path, columns=["offset", "key_size", "value_size"])
-        entry = FileEntry(
-            path=path.relative_to(out).as_posix(), start=info["start"], end=info["end"], rows=info["num_rows"],
-            first_offset=pc.min(offsets.column("offset")).as_py(), last_offset=pc.max(offsets.column("offset")).as_py(),
-            bytes=path.stat().st_size, sha256=sha256_file(path),
-        )
-        entry_data = (pc.sum(offsets.column("key_size")).as_py() or 0) + (pc.sum(offsets.column("value_size")).as_py() or 0)
-        by_partition.setdefault((info["topic"], info["partition"]), []).append(
-            (entry, offsets.column("offset").to_pylist(), entry_data))
+        if info.get("run_id") == manifest["run_id"]:
+            run_files.setdefault((info["topic"], info["partition"]), []).append(path)
     partitions = []
     for plan in plans:
-        files = sorted(by_partition.get((plan.topic, plan.partition), []), key=lambda f: f[0].start)
-        skipped = []
-        for entry, offsets, _ in files:
-            skipped.extend(offset_gaps(offsets, entry.start, entry.end))
+        result = partition_files(out, run_files.get((plan.topic, plan.partition), []))
         watermarks_end = None
         if complete:  # a failed run must not wait a timeout per partition for a broker that may be gone
             try:
@@ -352,16 +337,11 @@ def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn
                 watermarks_end = {"low": low_end, "high": high_end}
             except EvkitError:
                 pass
-        read_done = subtract(plan.read, [[f.start, f.end] for f, _, _ in files])
+        unread = subtract(plan.read, [[f["start"], f["end"]] for f in result["files"]])
         partitions.append({
             "topic": plan.topic, "partition": plan.partition, "request": plan.request,
             "watermarks_start": {"low": plan.low, "high": plan.high}, "watermarks_end": watermarks_end,
-            "start": plan.start, "end": plan.end, "read": plan.read,
-            "first_offset": min((f.first_offset for f, _, _ in files if f.first_offset is not None), default=None),
-            "last_offset": max((f.last_offset for f, _, _ in files if f.last_offset is not None), default=None),
-            "records": sum(f.rows for f, _, _ in files), "bytes": sum(d for _, _, d in files),
-            "skipped": _merge(skipped), "complete": not read_done,
-            "files": [f.to_json() for f, _, _ in files],
+            "start": plan.start, "end": plan.end, "read": plan.read, **result, "complete": not unread,
         })
     manifest["partitions"] = partitions
     manifest["totals"] = {"records": sum(p["records"] for p in partitions),
@@ -370,13 +350,3 @@ def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn
     if complete and any(not p["complete"] for p in partitions):
         manifest["status"] = "failed"
     write_manifest(out, manifest)
-
-
-def _merge(intervals: list[list[int]]) -> list[list[int]]:
-    merged: list[list[int]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return merged

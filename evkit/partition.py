@@ -9,7 +9,6 @@ from .errors import UsageError
 from .partitioners import PARTITIONERS, partition_all
 
 KEY_FORMATS = ("utf8", "hex", "int32", "int64")
-OUTPUT_FORMATS = ("text", "json")
 
 _INT_PACKING = {"int32": (">i", 32), "int64": (">q", 64)}
 
