@@ -7,7 +7,7 @@ KAFKA_JARS := kafka/target/.resolved
 
 .PHONY: demo test venv kafka-jars kafka-up kafka-down chromium clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml setup.py evkit/_hashes.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -e '.[test]'

@@ -1,8 +1,10 @@
 """Kafka clients' key partitioners, recomputed over whole key columns.
 
-Every function here works on a column of keys at once (NumPy over the Arrow buffers: rows are
-ordered by key length and each step of a hash runs over all keys that are still that long), so
-millions of keys cost a few NumPy passes per 4 key bytes, never a Python call per key.
+Every function here works on a column of keys at once, never a Python call per key. A C kernel
+(evkit/_hashes.c, built by `pip install` where a C compiler is at hand) reads the Arrow offsets and
+data buffers and places each key under every requested partitioner in one pass. Without it, NumPy
+computes the same over the same buffers (KeyColumn: rows ordered by key length, each step of a hash
+over all keys still that long), a few NumPy passes per 4 key bytes and several times slower.
 
 Sources, and what each partitioner does with a null or empty key (`-1` = the client picks a
 partition at random, round-robin or sticky, so the key says nothing about where the record went):
@@ -46,6 +48,11 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from .errors import UsageError
+
+try:
+    from . import _hashes as _native
+except ImportError:  # built where no C compiler was at hand (setup.py): NumPy computes the same partitions
+    _native = None
 
 PARTITIONERS = (
     "java_murmur2",
@@ -312,49 +319,14 @@ def _check_partition_count(num_partitions: int) -> None:
 
 def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS, *, progress: bool = False) -> dict[str, np.ndarray]:
     """Per partitioner, the non-negative int64 `h` with partition = `h % n` for every partition count n;
-    -1 where the client picks a partition at random.
-
-    Keys go in chunks of CHUNK_ROWS, so that a hash's working arrays stay in the CPU cache, on as
-    many threads as there are cores (NumPy releases the GIL inside its loops). `progress` shows a
-    progress bar (keys, rate, ETA)."""
-    names = check_partitioners(partitioners)
-    array = _as_binary_array(keys)
-    chunks = [array.slice(start, CHUNK_ROWS) for start in range(0, len(array), CHUNK_ROWS)] or [array]
-    with tqdm(total=len(array), unit="keys", unit_scale=True, desc="hash keys", disable=not progress) as bar, \
-            ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
-        def hash_chunk(chunk: pa.Array) -> dict[str, np.ndarray]:
-            placed = _chunk_placement_hashes(chunk, names)
-            bar.update(len(chunk))
-            return placed
-        parts = list(pool.map(hash_chunk, chunks))
-    return {name: np.concatenate([part[name] for part in parts]) for name in names}
-
-
-def _chunk_placement_hashes(chunk: pa.Array, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """placement_hashes of one chunk; a hash shared by several partitioners (FNV-1a) is computed once."""
-    column = KeyColumn(chunk)
-    random_rows = {False: np.flatnonzero(column.null), True: np.flatnonzero(column.null | column.empty)}
-    hashes: dict = {}
-    placed: dict[str, np.ndarray] = {}
-    for name in names:
-        hash_function, to_positive = _HASHES[name]
-        if hash_function not in hashes:
-            hashes[hash_function] = hash_function(column)
-        positive = column.unsort(to_positive(hashes[hash_function]))
-        positive[random_rows[name in _EMPTY_IS_RANDOM]] = -1
-        placed[name] = positive
-    return placed
+    -1 where the client picks a partition at random. `progress` shows a progress bar (keys, rate, ETA)."""
+    return _place(keys, check_partitioners(partitioners), 1 << 32, np.int64, progress)
 
 
 def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
     """The partition of every key under each named partitioner (int32, -1 where the client picks at random)."""
     _check_partition_count(num_partitions)
-    placed = {}
-    for name, positive in placement_hashes(keys, partitioners).items():
-        partition = (positive % int(num_partitions)).astype(np.int32)
-        np.copyto(partition, -1, where=positive < 0)
-        placed[name] = partition
-    return placed
+    return _place(keys, check_partitioners(partitioners), int(num_partitions), np.int32)
 
 
 def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:
@@ -363,3 +335,48 @@ def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:
     `keys` is a pyarrow binary/string array (or chunked array) or a sequence of bytes/None.
     """
     return partition_all(keys, num_partitions, (partitioner,))[partitioner]
+
+
+def _place(keys, names: tuple[str, ...], modulus: int, dtype, progress: bool = False) -> dict[str, np.ndarray]:
+    """Per partitioner, every key's placement hash `% modulus` (2**32 keeps the hash), -1 for random.
+
+    Keys go in chunks of CHUNK_ROWS, on as many threads as there are cores (the C kernel and NumPy
+    release the GIL), each chunk writing its slice of the outputs; NumPy's passes over a chunk stay
+    in the CPU cache."""
+    array = _as_binary_array(keys)
+    placed = {name: np.empty(len(array), dtype) for name in names}
+    starts = range(0, len(array), CHUNK_ROWS)
+    with tqdm(total=len(array), unit="keys", unit_scale=True, desc="hash keys", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        def place_chunk(start: int) -> None:
+            chunk = array.slice(start, CHUNK_ROWS)
+            out = {name: values[start: start + len(chunk)] for name, values in placed.items()}
+            (_place_chunk_native if _native else _place_chunk_numpy)(chunk, modulus, out)
+            bar.update(len(chunk))
+        for _ in pool.map(place_chunk, starts):
+            pass
+    return placed
+
+
+def _place_chunk_native(chunk: pa.Array, modulus: int, out: dict[str, np.ndarray]) -> None:
+    offsets_type = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+    buffers = chunk.buffers()
+    if buffers[1] is None:  # a zero-length array may come without an offsets buffer
+        return
+    offsets = np.frombuffer(buffers[1], dtype=offsets_type)[chunk.offset: chunk.offset + len(chunk) + 1]
+    nulls = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
+    _native.place_keys(offsets, buffers[2] if buffers[2] is not None else b"", nulls, modulus, *(out.get(name) for name in PARTITIONERS))
+
+
+def _place_chunk_numpy(chunk: pa.Array, modulus: int, out: dict[str, np.ndarray]) -> None:
+    """_place_chunk_native's result with NumPy; a hash shared by several partitioners (FNV-1a) is
+    computed once."""
+    column = KeyColumn(chunk)
+    random_rows = {False: np.flatnonzero(column.null), True: np.flatnonzero(column.null | column.empty)}
+    hashes: dict = {}
+    for name, values in out.items():
+        hash_function, to_positive = _HASHES[name]
+        if hash_function not in hashes:
+            hashes[hash_function] = hash_function(column)
+        np.remainder(column.unsort(to_positive(hashes[hash_function])), modulus, out=values, casting="unsafe")
+        values[random_rows[name in _EMPTY_IS_RANDOM]] = -1

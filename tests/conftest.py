@@ -72,3 +72,27 @@ def make_topic(admin, request):
         return name
 
     return make
+
+
+
+@pytest.fixture
+def native_kernel():
+    """evkit.partitioners' C kernel (evkit/_hashes.c). It must be built here: users get it wherever
+    `pip install` found a C compiler, so the tests run on it."""
+    import evkit.partitioners
+
+    assert evkit.partitioners._native is not None, (
+        "evkit/_hashes.c is not built: install a C compiler (gcc) and run `make venv` again")
+    return evkit.partitioners._native
+
+
+@pytest.fixture(params=["c", "numpy"])
+def hash_backend(request, monkeypatch) -> str:
+    """Run a test on both ways evkit.partitioners computes: its C kernel and its NumPy fallback."""
+    import evkit.partitioners
+
+    if request.param == "c":
+        request.getfixturevalue("native_kernel")
+    else:
+        monkeypatch.setattr(evkit.partitioners, "_native", None)
+    return request.param

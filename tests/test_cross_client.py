@@ -22,7 +22,8 @@ import pytest
 from confluent_kafka import Producer
 
 import evkit
-from evkit.partitioners import KeyColumn, kafkajs_legacy_murmur2, partition_keys
+import evkit.partitioners
+from evkit.partitioners import KeyColumn, kafkajs_legacy_murmur2, partition_keys, placement_hashes
 from evkit.partitioners import murmur2 as column_murmur2
 
 pytestmark = pytest.mark.broker
@@ -86,7 +87,7 @@ def go_producer() -> list[str]:
     return [str(binary)]
 
 
-def test_kafkajs_legacy_hash_equals_kafkajs_own_code(node_client):
+def test_kafkajs_legacy_hash_equals_kafkajs_own_code(node_client, native_kernel, monkeypatch):
     rng = random.Random(357)
     keys = [rng.randbytes(rng.randrange(0, 70)) for _ in range(5000)] + [str(i).encode() for i in range(5000)]
     done = subprocess.run(["node", str(node_client / "hashes.js")], input="\n".join(k.hex() or "-" for k in keys),
@@ -95,6 +96,12 @@ def test_kafkajs_legacy_hash_equals_kafkajs_own_code(node_client):
     column = KeyColumn(keys)
     assert column.unsort(column_murmur2(column)).view(np.int32).tolist() == expected[:, 0].tolist()
     assert column.unsort(kafkajs_legacy_murmur2(column)).view(np.int32).tolist() == expected[:, 1].tolist()
+    # The C kernel and the NumPy fallback place them alike (Java's sign-bit mask on both hashes).
+    for native in (native_kernel, None):
+        monkeypatch.setattr(evkit.partitioners, "_native", native)
+        placed = placement_hashes(keys, ("java_murmur2", "kafkajs_legacy"))
+        assert placed["java_murmur2"].tolist() == (expected[:, 0] & 0x7FFFFFFF).tolist()
+        assert placed["kafkajs_legacy"].tolist() == (expected[:, 1] & 0x7FFFFFFF).tolist()
 
 
 def the_keys() -> list[str]:

@@ -2,7 +2,8 @@
 
 The reference for java_murmur2, librdkafka_consistent and librdkafka_fnv1a is librdkafka itself
 (`confluent_kafka.murmur2/consistent/fnv1a`, one call per key). kafkajs_legacy is checked against
-kafkajs' own code in tests/test_cross_client.py (it needs Node).
+kafkajs' own code in tests/test_cross_client.py (it needs Node). Every test runs on the C kernel
+and on the NumPy fallback (the `hash_backend` fixture).
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from evkit.partitioners import (
     partition_keys,
 )
 from evkit.partitioners import murmur2 as column_murmur2
+from evkit.partitioners import placement_hashes
+
+pytestmark = pytest.mark.usefixtures("hash_backend")
 
 
 def hashes(function, keys: list[bytes]) -> list[int]:
@@ -148,3 +152,17 @@ def test_chunks_and_sliced_input_give_the_same_partitions(monkeypatch):
     assert partition_keys(sliced, 12, "java_murmur2").tolist() == expected[13:513]
     fixed = [key.ljust(12, b"x")[:12] for key in keys[:1000]]  # one length: the no-sort path
     assert partition_all(fixed, 5)["librdkafka_fnv1a"].tolist() == [fnv1a(key, 5) for key in fixed]
+
+
+def test_placements_match_the_published_vectors():
+    # The same vectors as above, through placement_hashes (what the C kernel computes): Java masks
+    # the sign bit, librdkafka's rd_fnv1a is abs(int32 h), CRC32 is used unsigned.
+    java = [b"21", b"foobar", b"a-little-bit-long-string", b"abc"]
+    assert placement_hashes(java, ("java_murmur2",))["java_murmur2"].tolist() == [
+        h & 0x7FFFFFFF for h in (-973932308, -790332482, -985981536, 479470107)]
+    keys = [b"23456", b"this is another string with more length to it perhaps", b"hejsan"]
+    placed = placement_hashes(keys, ("librdkafka_consistent", "librdkafka_fnv1a", "java_murmur2"))
+    assert placed["librdkafka_consistent"].tolist() == [0xB1B451D7, 0xB0150DF7, 0xD077037E]
+    assert placed["librdkafka_fnv1a"].tolist() == [0x27E6F469, 0x155E3E5F, 0x17B1E27A]
+    assert placed["java_murmur2"].tolist() == [0x058D780F, 0x4F7703DA, 0x5EC19395]
+    assert placement_hashes([b"100:48069"], ("kafkajs_legacy",))["kafkajs_legacy"].dtype == np.int64
