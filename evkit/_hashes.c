@@ -161,9 +161,10 @@ static inline uint32_t remainder_by(uint32_t x, uint64_t divisor, uint64_t divis
 enum { KEYED, EMPTY, NULL_KEY };
 
 /* One partitioner's placements of a block of keys: -1 where the client picks at random, else the
- * non-negative hash `% modulus` (modulus 2**32 keeps the hash itself). */
+ * non-negative hash `% modulus` (modulus 2**32 keeps the hash itself), as signed integers of
+ * `out_size` bytes. */
 static void place_block(int partitioner, const uint32_t *raw, const unsigned char *kind, Py_ssize_t count,
-                        uint64_t modulus, void *out, int out_wide)
+                        uint64_t modulus, void *out, Py_ssize_t out_size)
 {
     const int sign = PARTITIONER[partitioner].sign;
     const unsigned char random_from = PARTITIONER[partitioner].empty_is_random ? EMPTY : NULL_KEY;
@@ -176,10 +177,12 @@ static void place_block(int partitioner, const uint32_t *raw, const unsigned cha
         else if (sign == ABS_INT32 && (int32_t)h < 0)
             h = 0u - h; /* abs(INT32_MIN) stays 2**31 as uint32, as in librdkafka */
         int64_t placed = kind[row] >= random_from ? -1 : whole ? (int64_t)h : (int64_t)remainder_by(h, modulus, inverse);
-        if (out_wide)
-            ((int64_t *)out)[row] = placed;
-        else
-            ((int32_t *)out)[row] = (int32_t)placed;
+        switch (out_size) {
+        case 1: ((int8_t *)out)[row] = (int8_t)placed; break;
+        case 2: ((int16_t *)out)[row] = (int16_t)placed; break;
+        case 4: ((int32_t *)out)[row] = (int32_t)placed; break;
+        default: ((int64_t *)out)[row] = placed;
+        }
     }
 }
 
@@ -197,7 +200,7 @@ static Py_ssize_t first_bad_row(const void *offsets, int wide, Py_ssize_t count,
 }
 
 static void place_keys_unlocked(const unsigned char *data, const void *offsets, int wide, const unsigned char *nulls,
-                                Py_ssize_t count, uint64_t modulus, char *out[N_PARTITIONERS], int out_wide)
+                                Py_ssize_t count, uint64_t modulus, char *out[N_PARTITIONERS], Py_ssize_t out_size)
 {
     unsigned which = 0;
     for (int p = 0; p < N_PARTITIONERS; p++)
@@ -205,7 +208,7 @@ static void place_keys_unlocked(const unsigned char *data, const void *offsets, 
             which |= 1u << PARTITIONER[p].hash;
     uint32_t raw[N_HASHES][BLOCK_ROWS];
     unsigned char kind[BLOCK_ROWS];
-    const size_t item = out_wide ? 8 : 4, offset_item = wide ? 8 : 4;
+    const size_t offset_item = wide ? 8 : 4;
     for (Py_ssize_t first = 0; first < count; first += BLOCK_ROWS) {
         Py_ssize_t rows = count - first < BLOCK_ROWS ? count - first : BLOCK_ROWS;
         const char *block_offsets = (const char *)offsets + first * offset_item;
@@ -217,7 +220,7 @@ static void place_keys_unlocked(const unsigned char *data, const void *offsets, 
         }
         for (int p = 0; p < N_PARTITIONERS; p++)
             if (out[p])
-                place_block(p, raw[PARTITIONER[p].hash], kind, rows, modulus, out[p] + first * item, out_wide);
+                place_block(p, raw[PARTITIONER[p].hash], kind, rows, modulus, out[p] + first * out_size, out_size);
     }
 }
 
@@ -231,7 +234,7 @@ static PyObject *place_keys(PyObject *self, PyObject *args)
         return NULL;
     Py_buffer offsets = {0}, data = {0}, nulls = {0}, out[N_PARTITIONERS] = {{0}};
     char *out_data[N_PARTITIONERS] = {NULL};
-    int out_wide = -1;
+    Py_ssize_t out_size = 0;
     PyObject *result = NULL;
     if (PyObject_GetBuffer(offsets_object, &offsets, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
         return NULL;
@@ -261,22 +264,22 @@ static PyObject *place_keys(PyObject *self, PyObject *args)
             continue;
         if (PyObject_GetBuffer(out_objects[p], &out[p], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0)
             goto done;
-        int wide_item = out[p].itemsize == 8;
-        if (!(out[p].itemsize == 4 || wide_item) || out[p].len != count * out[p].itemsize
-                || (out_wide >= 0 && wide_item != out_wide) || (!wide_item && modulus > (unsigned long long)1 << 31)) {
-            PyErr_SetString(PyExc_ValueError, "the outputs must all be int32 (modulus at most 2**31) or all int64 "
-                                              "buffers with one item per key");
+        Py_ssize_t size = out[p].itemsize;
+        if (!(size == 1 || size == 2 || size == 4 || size == 8) || out[p].len != count * size
+                || (out_size && size != out_size) || (size < 8 && modulus > (unsigned long long)1 << (8 * size - 1))) {
+            PyErr_SetString(PyExc_ValueError, "the outputs must be signed integer buffers of one size, one item per "
+                                              "key, that hold modulus - 1");
             goto done;
         }
-        out_wide = wide_item;
+        out_size = size;
         out_data[p] = out[p].buf;
     }
     Py_ssize_t bad;
     Py_BEGIN_ALLOW_THREADS
     bad = first_bad_row(offsets.buf, wide, count, data.len);
-    if (bad < 0 && out_wide >= 0)
+    if (bad < 0 && out_size)
         place_keys_unlocked(data.buf, offsets.buf, wide, nulls.obj ? nulls.buf : NULL, count, modulus, out_data,
-                            out_wide);
+                            out_size);
     Py_END_ALLOW_THREADS
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "offset %zd is negative, decreasing or past the %zd data bytes", bad, data.len);
@@ -299,7 +302,7 @@ static PyMethodDef methods[] = {
     {"place_keys", place_keys, METH_VARARGS,
      "place_keys(offsets, data, nulls, modulus, java_murmur2, librdkafka_consistent, librdkafka_fnv1a,\n"
      "           sarama_hash, sarama_reference, kafkajs_legacy)\n--\n\n"
-     "Fill each output (a writable int32 or int64 buffer with one item per key, or None to skip that\n"
+     "Fill each output (a writable int8/16/32/64 buffer with one item per key, or None to skip that\n"
      "partitioner) with every key's non-negative hash % modulus, or -1 where the client places the key\n"
      "at random. Key i is data[offsets[i]:offsets[i + 1]] (offsets int32 or int64); nulls is a bool\n"
      "buffer (or None) marking null keys."},

@@ -324,13 +324,26 @@ def placement_hashes(keys, partitioners: Sequence[str] = PARTITIONERS, *, progre
 
 
 def partition_all(keys, num_partitions: int, partitioners: Sequence[str] = PARTITIONERS) -> dict[str, np.ndarray]:
-    """The partition of every key under each named partitioner (int32, -1 where the client picks at random)."""
+    """The partition of every key under each named partitioner; -1 where the client picks at random.
+
+    The arrays have the smallest signed integer dtype that holds every partition (partition_dtype),
+    like pandas' category codes: for 10M keys, all six partitioners take 60 MB at up to 128
+    partitions, not 240 MB."""
     _check_partition_count(num_partitions)
-    return _place(keys, check_partitioners(partitioners), int(num_partitions), np.int32)
+    return _place(keys, check_partitioners(partitioners), int(num_partitions), partition_dtype(num_partitions))
+
+
+def partition_dtype(num_partitions: int) -> np.dtype:
+    """int8 up to 128 partitions, int16 up to 32768, else int32: the smallest that holds n - 1 and -1."""
+    for dtype in (np.int8, np.int16):
+        if num_partitions <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.int32)
 
 
 def partition_keys(keys, num_partitions: int, partitioner: str) -> np.ndarray:
-    """The partition (int32) each key goes to under `partitioner`; -1 where that client picks at random.
+    """The partition each key goes to under `partitioner` (dtype: partition_dtype); -1 where that
+    client picks at random.
 
     `keys` is a pyarrow binary/string array (or chunked array) or a sequence of bytes/None.
     """

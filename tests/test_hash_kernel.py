@@ -32,5 +32,11 @@ def test_c_kernel_refuses_bad_buffers(native_kernel):
     out = np.empty(2, np.int32)
     with pytest.raises(ValueError, match="^offset 2 is negative, decreasing or past the 4 data bytes$"):
         native_kernel.place_keys(np.array([0, 3, 9], np.int32), b"abcd", None, 12, out, None, None, None, None, None)
-    with pytest.raises(ValueError, match="^the outputs must all be int32 .modulus at most 2..31. or all int64"):
-        native_kernel.place_keys(np.array([0, 3, 4], np.int32), b"abcd", None, 2**32, out, None, None, None, None, None)
+    offsets = np.array([0, 3, 4], np.int32)
+    too_small = "^the outputs must be signed integer buffers of one size, one item per key, that hold modulus - 1$"
+    with pytest.raises(ValueError, match=too_small):
+        native_kernel.place_keys(offsets, b"abcd", None, 2**32, out, None, None, None, None, None)
+    with pytest.raises(ValueError, match=too_small):  # int8 holds partitions up to 127
+        native_kernel.place_keys(offsets, b"abcd", None, 129, np.empty(2, np.int8), None, None, None, None, None)
+    with pytest.raises(ValueError, match=too_small):
+        native_kernel.place_keys(offsets, b"abcd", None, 12, out, np.empty(2, np.int16), None, None, None, None)

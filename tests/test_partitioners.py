@@ -128,6 +128,15 @@ def test_accepts_arrow_binary_string_sliced_and_chunked_columns():
     assert partition_keys([None, None], 5, "kafkajs_legacy").tolist() == [-1, -1]
 
 
+def test_partitions_come_in_the_smallest_dtype_that_holds_them():
+    keys = random_keys(3, 2000, 20)
+    for n, dtype in ((1, np.int8), (128, np.int8), (129, np.int16), (32768, np.int16), (32769, np.int32)):
+        placed = partition_all(keys, n)
+        assert {p.dtype for p in placed.values()} == {np.dtype(dtype)}, n
+        assert placed["java_murmur2"].tolist() == [murmur2(key, n) for key in keys]
+    assert partition_keys([b"k"], 12, "java_murmur2").dtype == np.int8
+
+
 def test_every_partitioner_is_implemented():
     assert set(partition_all([b"k"], 3)) == set(PARTITIONERS)
 
