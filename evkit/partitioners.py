@@ -102,10 +102,8 @@ class KeyColumn:
         array = _as_binary_array(keys)
         self.size = len(array)
         self.null = array.is_null().to_numpy(zero_copy_only=False)
-        offsets_type = np.int64 if pa.types.is_large_binary(array.type) else np.int32
-        buffers = array.buffers()
-        offsets = np.frombuffer(buffers[1], dtype=offsets_type)[array.offset: array.offset + self.size + 1]
-        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+        offsets, data_buffer = _key_buffers(array)
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
         if self.size:
             data = data[int(offsets[0]): int(offsets[-1])]
             offsets = offsets - offsets[0]
@@ -180,6 +178,16 @@ def _update_where(selected: np.ndarray | bool, update, values: np.ndarray) -> np
     if selected is True or selected is False:
         return update(values) if selected else values
     return np.where(selected, update(values), values)
+
+
+def _key_buffers(array: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
+    """A binary array's offsets (int32 or int64, `len(array) + 1` of them, into the data) and data buffer."""
+    offsets_type = np.int64 if pa.types.is_large_binary(array.type) else np.int32
+    buffers = array.buffers()
+    if buffers[1] is None:  # a zero-length array may come without an offsets buffer
+        return np.zeros(1, offsets_type), b""
+    offsets = np.frombuffer(buffers[1], dtype=offsets_type)[array.offset: array.offset + len(array) + 1]
+    return offsets, buffers[2] if buffers[2] is not None else b""
 
 
 def _as_binary_array(keys) -> pa.Array:
@@ -372,13 +380,9 @@ def _place(keys, names: tuple[str, ...], modulus: int, dtype, progress: bool = F
 
 
 def _place_chunk_native(chunk: pa.Array, modulus: int, out: dict[str, np.ndarray]) -> None:
-    offsets_type = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
-    buffers = chunk.buffers()
-    if buffers[1] is None:  # a zero-length array may come without an offsets buffer
-        return
-    offsets = np.frombuffer(buffers[1], dtype=offsets_type)[chunk.offset: chunk.offset + len(chunk) + 1]
+    offsets, data = _key_buffers(chunk)
     nulls = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
-    _native.place_keys(offsets, buffers[2] if buffers[2] is not None else b"", nulls, modulus, *(out.get(name) for name in PARTITIONERS))
+    _native.place_keys(offsets, data, nulls, modulus, *(out.get(name) for name in PARTITIONERS))
 
 
 def _place_chunk_numpy(chunk: pa.Array, modulus: int, out: dict[str, np.ndarray]) -> None:
