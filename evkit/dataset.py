@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -363,12 +364,16 @@ def write_records(
     partition_counts: dict[str, int] | None = None,
     request: dict | None = None,
     run_id: str | None = None,
+    end_fixed_at: int | None = None,
 ) -> dict:
     """Write a complete dataset run from an in-memory RECORD_SCHEMA table; return its manifest.
 
     Used by `synth` and by tests that need a dataset without a broker. Each partition becomes one
     file covering `ranges[(topic, partition)]` (default: first offset to last offset + 1); offsets of
     the range missing from the table are recorded as skipped, exactly as a dump records them.
+    `end_fixed_at` (epoch ms) is the simulated moment the dump fixed its end offsets; by default the
+    table's latest record timestamp (dumped right after the last record was written), or now when
+    there is none.
     """
     from . import __version__
 
@@ -380,6 +385,9 @@ def write_records(
     run_id = run_id or new_run_id()
     started = utc_now()
     table = table.sort_by([("topic", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
+    if end_fixed_at is None:
+        latest = pa.compute.max(table.column("timestamp")).as_py()
+        end_fixed_at = int(latest.timestamp() * 1000) if latest is not None else now_ms()
     keys = sorted(set(zip(table.column("topic").to_pylist(), table.column("partition").to_pylist())))
     for topic_partition in ranges or {}:
         if topic_partition not in keys:
@@ -399,7 +407,7 @@ def write_records(
             "topic": topic, "partition": partition,
             "request": {"start": start, "end": end},
             "watermarks_start": {"low": start, "high": end}, "watermarks_end": {"low": start, "high": end},
-            "start": start, "end": end, "read": [[start, end]],
+            "start": start, "end": end, "end_fixed_at": utc_iso(end_fixed_at), "read": [[start, end]],
             **partition_files(root, [path]), "complete": True,
         })
     topics = sorted({topic for topic, _ in keys})
@@ -420,8 +428,17 @@ def write_records(
     return manifest
 
 
+def utc_iso(ms: int) -> str:
+    """Epoch milliseconds as the manifests write times: `2026-11-27T15:12:00.123Z`."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(now_ms())
 
 
 def new_run_id() -> str:

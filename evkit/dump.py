@@ -66,6 +66,7 @@ class PartitionPlan:
     end: int
     read: list[list[int]] = field(default_factory=list)  # sub-intervals not yet in the dataset
     note: str = ""
+    end_fixed_at: str | None = None  # when the watermarks were read and the end fixed (UTC, ISO-8601)
 
     @property
     def max_records(self) -> int:
@@ -98,6 +99,7 @@ def dump(
     exclusive and defaults to the end offset seen when the dump starts (the last stable offset under
     read_committed, the default, so aborted transactions never show up as data). With
     `dry_run=True` the plan is printed and returned (as the manifest's `plan`) and nothing is read.
+    A range that holds no offset at all (start == end everywhere) is written as a complete, empty run.
     `workers` consumer processes share the partitions (default: one per core for large ranges).
     """
     if isolation not in ISOLATION_LEVELS:
@@ -124,14 +126,15 @@ def dump(
         raise UsageError(f"--out {out} exists and is not a directory")
 
     conn = Connection(settings, isolation=isolation, timeout=timeout)
+    started_at = utc_now()
     try:
         metadata = conn.metadata()
         cluster_id = metadata.cluster_id
         _check_dataset_identity(out, cluster_id)
         unfinished = _unfinished_run(out, request)
         if unfinished is not None:
-            plans = [PartitionPlan(**{k: p[k] for k in PartitionPlan.__dataclass_fields__}) for p in unfinished["plan"]]
-            run_id = unfinished["run_id"]
+            plans = [_restored_plan(p, unfinished["started_at"]) for p in unfinished["plan"]]
+            run_id, started_at = unfinished["run_id"], unfinished["started_at"]
         else:
             plans = _resolve_plan(conn, metadata, selectors, start_spec, end_spec)
             covered = coverage(out)
@@ -145,17 +148,19 @@ def dump(
             "tool": {"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
                      "librdkafka": confluent_kafka.libversion()[0]},
             "cluster_id": cluster_id, "request": request, "client_config": redact(settings),
-            "isolation": isolation, "started_at": utc_now(), "finished_at": None,
+            "isolation": isolation, "started_at": started_at, "finished_at": None,
             "topics": {}, "plan": [asdict(p) for p in plans], "partitions": [], "totals": {},
         }
         if dry_run:
             return {**manifest, "status": "dry_run"}
         to_read = sum(p.max_records for p in plans)
-        if to_read == 0 and unfinished is None:
+        empty = all(p.start == p.end for p in plans)
+        if to_read == 0 and unfinished is None and not empty:
             progress.message(f"nothing to read: {out} already holds every planned offset")
             return {**manifest, "status": "nothing_to_do"}
-        if unfinished is not None:
-            manifest["started_at"] = unfinished["started_at"]
+        if empty and unfinished is None and _recorded(out, plans):
+            progress.message(f"the range holds no records: {_ranges(plans)}; {out} already records it")
+            return {**manifest, "status": "nothing_to_do"}
         topic_names = sorted({p.topic for p in plans})
         configs = conn.topic_configs(topic_names)
         manifest["topics"] = {
@@ -171,7 +176,8 @@ def dump(
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
         try:
-            read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
+            if to_read:
+                read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
         except BaseException as exc:
             manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             try:
@@ -181,10 +187,13 @@ def dump(
             raise
         manifest["status"] = "complete"
         _finish_manifest(out, manifest, plans, conn, complete=True)
-        progress.message(
-            f"dumped {manifest['totals']['records']:,} records "
-            f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
-        )
+        if empty:
+            progress.message(f"the range holds no records: {_ranges(plans)}; recorded in {out}")
+        else:
+            progress.message(
+                f"dumped {manifest['totals']['records']:,} records "
+                f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
+            )
         return manifest
     except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
         raise write_failure(out, exc) from None
@@ -228,6 +237,26 @@ def _unfinished_run(out: Path, request: dict) -> dict | None:
     return None
 
 
+def _restored_plan(saved: dict, started_at: str) -> PartitionPlan:
+    """A plan from an unfinished run's manifest. One written before evkit recorded `end_fixed_at` was
+    resolved just before that run's `started_at`, which stands in for it."""
+    plan = PartitionPlan(**{k: saved[k] for k in PartitionPlan.__dataclass_fields__ if k in saved})
+    plan.end_fixed_at = plan.end_fixed_at or started_at
+    return plan
+
+
+def _recorded(out: Path, plans: list[PartitionPlan]) -> bool:
+    """True if the dataset's runs already recorded each plan's range (an empty range is in no file)."""
+    recorded = [(p["topic"], p["partition"], p["start"], p["end"])
+                for m in (read_manifests(out) if out.exists() else []) for p in m["partitions"]]
+    return all(any((t, n) == (p.topic, p.partition) and s <= p.start and p.end <= e for t, n, s, e in recorded)
+               for p in plans)
+
+
+def _ranges(plans: list[PartitionPlan]) -> str:
+    return ", ".join(f"{p.topic}/{p.partition} [{p.start}, {p.end})" for p in plans)
+
+
 def _resolve_plan(conn: Connection, metadata, selectors: list[TopicSelector], start_spec: PositionSpec,
                   end_spec: PositionSpec) -> list[PartitionPlan]:
     chosen: dict[tuple[str, int], TopicSelector] = {}
@@ -266,6 +295,7 @@ def _resolve_plan(conn: Connection, metadata, selectors: list[TopicSelector], st
 def _resolve_partition(conn: Connection, topic: str, partition: int, start_spec: PositionSpec,
                        end_spec: PositionSpec) -> PartitionPlan:
     low, high = conn.watermarks(topic, partition)
+    end_fixed_at = utc_now()
     start_pos, end_pos = start_spec.for_partition(topic, partition), end_spec.for_partition(topic, partition)
     where = f"{topic}[{partition}]"
     notes = []
@@ -295,7 +325,7 @@ def _resolve_partition(conn: Connection, topic: str, partition: int, start_spec:
         raise UsageError(f"{where}: end {_described(end, end_pos.text)} is before start {_described(start, start_pos.text)}")
     return PartitionPlan(topic=topic, partition=partition,
                          request={"start": start_pos.text, "end": end_pos.text},
-                         low=low, high=high, start=start, end=end, note="; ".join(notes))
+                         low=low, high=high, start=start, end=end, note="; ".join(notes), end_fixed_at=end_fixed_at)
 
 
 def _described(offset: int, text: str) -> str:
@@ -341,7 +371,8 @@ def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn
         partitions.append({
             "topic": plan.topic, "partition": plan.partition, "request": plan.request,
             "watermarks_start": {"low": plan.low, "high": plan.high}, "watermarks_end": watermarks_end,
-            "start": plan.start, "end": plan.end, "read": plan.read, **result, "complete": not unread,
+            "start": plan.start, "end": plan.end, "end_fixed_at": plan.end_fixed_at, "read": plan.read, **result,
+            "complete": not unread,
         })
     manifest["partitions"] = partitions
     manifest["totals"] = {"records": sum(p["records"] for p in partitions),

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .client import parse_settings
-from .dataset import records_table, write_manifest, write_records
+from .dataset import records_table, utc_iso, write_manifest, write_records
 from .errors import KafkaError, UsageError
 from .progress import Progress
 
@@ -125,10 +125,6 @@ def parse_incidents(incidents: str | Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise UsageError(f"unknown incident {', '.join(unknown)}; choose from all, none, {', '.join(INCIDENTS)}")
     return tuple(name for name in INCIDENTS if name in chosen)
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Platform:
@@ -358,7 +354,7 @@ def place(events: list[Event]) -> None:
             event.partition = int(partition)
     for event in events:
         event.value = json.dumps({"id": event.event_id, "source": event.source, "type": event.type,
-                                  "subject": event.subject, "sequence": event.sequence, "time": iso(event.event_ms),
+                                  "subject": event.subject, "sequence": event.sequence, "time": utc_iso(event.event_ms),
                                   "data": event.data}, separators=(",", ":")).encode()
         event.headers = [("traceparent", f"00-{event.trace[0]:032x}-{event.trace[1]:016x}-01".encode()),
                          ("producer", event.source.strip("/").encode())]
@@ -381,15 +377,19 @@ def write_dataset(out: Path, events: list[Event], *, seed: int, incidents: tuple
     for row in rows:
         ends[(row["topic"], row["partition"])] = max(ends[(row["topic"], row["partition"])], row["offset"] + 1)
     ranges = {(topic_prefix + t, p): (0, ends[(topic_prefix + t, p)]) for t, n in TOPICS.items() for p in range(n)}
+    # The run is named after the simulated period's end; its dump runs once the last record is written
+    # (a late login may follow that end), so no record is newer than the moment it fixed its end offsets.
     finished = START_MS + minutes * 60_000
+    dumped = max(finished, max(e.send_ms for e in events))
     manifest = write_records(
         out, records_table(rows), ranges=ranges,
         topic_configs={topic_prefix + t: c for t, c in TOPIC_CONFIGS.items()},
         partition_counts={topic_prefix + t: n for t, n in TOPICS.items()},
         request={"source": "evkit synth", "seed": seed, "incidents": list(incidents), "minutes": minutes},
         run_id=datetime.fromtimestamp(finished / 1000, tz=UTC).strftime("%Y%m%dT%H%M%S000000Z") + f"-synth{seed}",
+        end_fixed_at=dumped,
     )
-    manifest["started_at"] = manifest["finished_at"] = iso(finished)
+    manifest["started_at"] = manifest["finished_at"] = utc_iso(dumped)
     write_manifest(out, manifest)
     return manifest
 

@@ -1,7 +1,9 @@
 """evkit dump against the real broker: exact rows, ranges, isolation, resume, read-only, errors."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 import evkit
-from evkit.dataset import data_files, read_manifests, write_identity
+from evkit.dataset import data_files, manifest_path, read_manifests, write_identity, write_manifest
 from dumping import all_bytes_under, dataset_rows, headers_as_pairs, only_manifest, produce
 
 pytestmark = pytest.mark.broker
@@ -127,7 +129,9 @@ def test_transactions_under_both_isolation_levels(bootstrap, make_topic, tmp_pat
 def test_empty_partitions_and_a_range_ending_in_markers_finish(bootstrap, make_topic, tmp_path):
     empty = make_topic(partitions=3)
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "empty", topics=[empty], quiet=True, timeout=10)
-    assert manifest["status"] == "nothing_to_do"
+    assert manifest["status"] == "complete"
+    assert [(p["partition"], p["start"], p["end"], p["records"], p["files"], p["complete"])
+            for p in manifest["partitions"]] == [(n, 0, 0, 0, [], True) for n in range(3)]
     assert list(data_files(tmp_path / "empty")) == []
 
     tail_markers = make_topic()
@@ -145,12 +149,13 @@ def test_compacted_topic_dumps_what_the_log_holds(bootstrap, make_topic, tmp_pat
     assert manifest["topics"][topic]["configs"]["cleanup.policy"] == "compact"
 
 
-def test_rerun_adds_nothing_and_a_later_end_appends_only_new_offsets(bootstrap, make_topic, tmp_path):
+def test_rerun_adds_nothing_and_a_later_end_appends_only_new_offsets(bootstrap, make_topic, tmp_path, capsys):
     topic = make_topic()
     produce(bootstrap, topic, keyed_records(10))
     out = tmp_path / "ds"
     evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
-    assert evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)["status"] == "nothing_to_do"
+    assert evkit.dump(bootstrap=bootstrap, out=out, topics=[topic])["status"] == "nothing_to_do"
+    assert capsys.readouterr().out.splitlines()[-1] == f"nothing to read: {out} already holds every planned offset"
     produce(bootstrap, topic, keyed_records(15)[10:])
     second = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
     assert second["partitions"][0]["read"] == [[10, 15]]
@@ -158,6 +163,74 @@ def test_rerun_adds_nothing_and_a_later_end_appends_only_new_offsets(bootstrap, 
     assert sorted(f.name for f in data_files(out)) == [
         "00000000000000000000-00000000000000000010.parquet", "00000000000000000010-00000000000000000015.parquet"]
     assert len(read_manifests(out)) == 2
+
+
+def test_a_range_without_records_is_a_complete_empty_dataset(bootstrap, make_topic, tmp_path):
+    """--start -2h over a topic whose records are all older: an empty dump that opens and checks clean."""
+    topic = make_topic(partitions=2)
+    old = int(time.time() * 1000) - 3 * 3_600_000
+    produce(bootstrap, topic, [{"key": b"k", "value": b"v", "partition": i % 2, "timestamp": old + i} for i in range(5)])
+    out = tmp_path / "cli"
+    result = cli("dump", "-b", bootstrap, "-o", str(out), "-t", topic, "--start", "-2h")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to read" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        f"the range holds no records: {topic}/0 [3, 3), {topic}/1 [2, 2); recorded in {out}")
+    manifest = only_manifest(out)
+    assert manifest["status"] == "complete" and manifest["totals"] == {"records": 0, "bytes": 0}
+    assert [(p["partition"], p["start"], p["end"], p["read"], p["records"], p["skipped"], p["files"], p["complete"])
+            for p in manifest["partitions"]] == [(0, 3, 3, [], 0, [], [], True), (1, 2, 2, [], 0, [], [], True)]
+    checked = cli("check", str(out), "--quiet")
+    assert (checked.returncode, checked.stdout.splitlines()[0], checked.stderr) == (0, "0 finding(s)", "")
+    with evkit.open(out, quiet=True) as ds:
+        assert ds.connection.execute("SELECT count(*) FROM records").fetchall() == [(0,)]
+        assert ds.connection.execute('SELECT partition, start, "end", records, files FROM manifests ORDER BY partition'
+                                     ).fetchall() == [(0, 3, 3, 0, 0), (1, 2, 2, 0, 0)]
+
+    again = cli("dump", "-b", bootstrap, "-o", str(out), "-t", topic, "--start", "-2h")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == (
+        f"the range holds no records: {topic}/0 [3, 3), {topic}/1 [2, 2); {out} already records it")
+    assert only_manifest(out) == manifest
+
+    api = evkit.dump(bootstrap=bootstrap, out=tmp_path / "api", topics=[topic], start="-2h", quiet=True)
+    assert api["status"] == "complete"
+    assert api["partitions"] == only_manifest(tmp_path / "api")["partitions"]
+    assert [(p["start"], p["end"], p["records"], p["files"]) for p in api["partitions"]] == [(3, 3, 0, []), (2, 2, 0, [])]
+    report = evkit.check(tmp_path / "api", quiet=True)
+    assert (report.findings, report.exit_code) == ([], 0)
+
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_each_partition_records_when_its_end_was_fixed(bootstrap, make_topic, tmp_path):
+    topic = make_topic(partitions=2)
+    produce(bootstrap, topic, keyed_records(6, partitions=2))
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    moments = [p["end_fixed_at"] for p in manifest["partitions"]]
+    assert all(ISO_MS.match(m) for m in moments), moments
+    assert all(manifest["started_at"] <= m <= manifest["finished_at"] for m in moments)  # same format: text order
+    assert moments == [p["end_fixed_at"] for p in manifest["plan"]]
+    assert only_manifest(tmp_path / "ds") == manifest
+
+
+def test_resuming_a_plan_saved_without_end_fixed_at_uses_the_run_start(bootstrap, make_topic, tmp_path):
+    """An unfinished run of an evkit that did not record end_fixed_at: its plan was resolved just
+    before the run's started_at, which stands in for it."""
+    topic = make_topic(partitions=2)
+    produce(bootstrap, topic, keyed_records(6, partitions=2))
+    out = tmp_path / "ds"
+    finished = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
+    older = {**finished, "status": "interrupted", "finished_at": None, "partitions": [], "totals": {},
+             "plan": [{k: v for k, v in p.items() if k != "end_fixed_at"} for p in finished["plan"]]}
+    write_manifest(out, older)
+    assert "end_fixed_at" not in json.loads(manifest_path(out, finished["run_id"]).read_text())["plan"][0]
+    resumed = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
+    assert (resumed["run_id"], resumed["status"], resumed["started_at"]) == (
+        finished["run_id"], "complete", finished["started_at"])
+    assert [p["end_fixed_at"] for p in resumed["partitions"]] == [finished["started_at"]] * 2
+    assert [r["offset"] for r in dataset_rows(out)] == [0, 1, 2, 0, 1, 2]
 
 
 def test_files_roll_by_size_and_each_names_its_range(bootstrap, make_topic, tmp_path):
@@ -201,7 +274,8 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     assert proc.poll() is None, "the dump finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert read_manifests(out)[0]["status"] == "running"
+    (killed,) = read_manifests(out)
+    assert killed["status"] == "running"
     _wait_for_no_process_writing(out)
 
     result = subprocess.run(cmd[:-4] + ["--file-size", "20000"], capture_output=True, text=True, timeout=120)
@@ -209,6 +283,9 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     assert dataset_rows(out) == dataset_rows(tmp_path / "clean")
     manifest = only_manifest(out)
     assert manifest["status"] == "complete"
+    # the resumed run keeps the moment the killed one fixed its end offsets
+    assert [p["end_fixed_at"] for p in manifest["partitions"]] == [p["end_fixed_at"] for p in killed["plan"]]
+    assert manifest["started_at"] == killed["started_at"]
     listed = {f["path"] for p in manifest["partitions"] for f in p["files"]}
     assert listed == {p.relative_to(out).as_posix() for p in data_files(out)}
     assert not list(out.rglob("*.tmp"))
