@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -102,6 +103,11 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
     return LoadedDataset(root, identity["cluster_id"], manifests, sorted(listed), ignored)
 
 
+def _utc_ms(text: str | None) -> datetime | None:
+    """A manifest time (ISO-8601, `Z`) as an aware datetime; None where the manifest has none."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 def _manifest_rows(datasets: list[LoadedDataset]) -> pa.Table:
     rows = []
     for ds in datasets:
@@ -118,6 +124,7 @@ def _manifest_rows(datasets: list[LoadedDataset]) -> pa.Table:
                     "high_watermark": (part.get("watermarks_start") or {}).get("high"),
                     "complete": part.get("complete"), "skipped": part.get("skipped") or [],
                     "files": len(part.get("files", [])),
+                    "end_fixed_at": _utc_ms(part.get("end_fixed_at")),
                 })
     schema = pa.schema([
         ("cluster_id", pa.string()), ("dataset", pa.string()), ("run_id", pa.string()), ("status", pa.string()),
@@ -125,6 +132,7 @@ def _manifest_rows(datasets: list[LoadedDataset]) -> pa.Table:
         ("end", pa.int64()), ("first_offset", pa.int64()), ("last_offset", pa.int64()), ("records", pa.int64()),
         ("bytes", pa.int64()), ("low_watermark", pa.int64()), ("high_watermark", pa.int64()),
         ("complete", pa.bool_()), ("skipped", pa.list_(pa.list_(pa.int64()))), ("files", pa.int32()),
+        ("end_fixed_at", pa.timestamp("ms", tz="UTC")),
     ])
     return pa.Table.from_pylist(rows, schema=schema)
 

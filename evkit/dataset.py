@@ -365,6 +365,8 @@ def write_records(
     request: dict | None = None,
     run_id: str | None = None,
     end_fixed_at: int | None = None,
+    isolation: str | None = None,
+    watermarks: dict[tuple[str, int], tuple[int, int]] | None = None,
 ) -> dict:
     """Write a complete dataset run from an in-memory RECORD_SCHEMA table; return its manifest.
 
@@ -373,7 +375,8 @@ def write_records(
     the range missing from the table are recorded as skipped, exactly as a dump records them.
     `end_fixed_at` (epoch ms) is the simulated moment the dump fixed its end offsets; by default the
     table's latest record timestamp (dumped right after the last record was written), or now when
-    there is none.
+    there is none. `isolation` is the simulated dump's isolation level (None: unknown) and
+    `watermarks[(topic, partition)]` its (low, high) watermarks (default: the range itself).
     """
     from . import __version__
 
@@ -403,10 +406,11 @@ def write_records(
         writer = PartitionFileWriter(root, topic, partition, start, run_id=run_id)
         writer.write(part)
         path = writer.commit(end)
+        low, high = (watermarks or {}).get((topic, partition), (start, end))
         partitions.append({
             "topic": topic, "partition": partition,
             "request": {"start": start, "end": end},
-            "watermarks_start": {"low": start, "high": end}, "watermarks_end": {"low": start, "high": end},
+            "watermarks_start": {"low": low, "high": high}, "watermarks_end": {"low": low, "high": high},
             "start": start, "end": end, "end_fixed_at": utc_iso(end_fixed_at), "read": [[start, end]],
             **partition_files(root, [path]), "complete": True,
         })
@@ -414,7 +418,7 @@ def write_records(
     manifest = {
         "format": FORMAT_VERSION, "run_id": run_id, "status": "complete",
         "tool": {"evkit": __version__}, "cluster_id": cluster_id,
-        "request": request or {"source": "write_records"}, "client_config": {}, "isolation": None,
+        "request": request or {"source": "write_records"}, "client_config": {}, "isolation": isolation,
         "started_at": started, "finished_at": utc_now(),
         "topics": {
             t: {"partition_count": (partition_counts or {}).get(t, 1 + max(p for tt, p in keys if tt == t)),

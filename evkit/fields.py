@@ -164,13 +164,19 @@ def _raw_expression(source: str, json_paths: list[str]) -> str:
     return f"_json[{json_paths.index(source) + 1}]"
 
 
+# A decimal integer (optionally signed) that fits 64 bits; DuckDB's own cast would also take "3.5"
+# (rounded to 4), "1e3" and "0x10", which no producer means as a sequence number or epoch time.
+def _integer(raw: str) -> str:
+    return f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+') THEN try_cast({raw} AS BIGINT) END"
+
+
 # Typed value of a field from its raw text `raw_<name>`. event_time accepts epoch milliseconds
 # (an integer) or ISO-8601 (no offset = UTC); trace_id reduces a W3C traceparent to its trace-id.
 TYPED = {
     "event_id": "raw_event_id",
     "entity": "raw_entity",
-    "event_time": "coalesce(epoch_ms(try_cast(raw_event_time AS BIGINT))::TIMESTAMPTZ, try_cast(raw_event_time AS TIMESTAMPTZ))",
-    "sequence": "try_cast(raw_sequence AS BIGINT)",
+    "event_time": f"coalesce(try(epoch_ms({_integer('raw_event_time')}))::TIMESTAMPTZ, try_cast(raw_event_time AS TIMESTAMPTZ))",
+    "sequence": _integer("raw_sequence"),
     "event_type": "raw_event_type",
     "trace_id": "CASE WHEN regexp_full_match(raw_trace_id, '[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}') "
                 "THEN split_part(raw_trace_id, '-', 2) ELSE raw_trace_id END",

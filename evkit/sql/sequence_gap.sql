@@ -1,22 +1,23 @@
 -- sequence_gap: missing sequence numbers per topic and entity, and sequences going backwards.
--- Events of a topic and entity in sequence order (copies of one sequence by broker time, offset):
--- consecutive seen sequences s < t with t > s + 1 leave s+1 .. t-1 missing. In Jepsen's words:
---   lost    (error) a later event of the entity (t) was seen more than sequence_gap_unseen_ms
---           (default 10000) before the last record of its partition in the dump: the missing events
---           should have been there
---   unseen  (info) t lies in the last sequence_gap_unseen_ms of its partition: the missing events
---           may still arrive (a retry in flight, the dump ended)
+-- Events of a topic and entity in sequence order (copies of one sequence by broker time, offset,
+-- partition): consecutive seen sequences s < t with t > s + 1 leave s+1 .. t-1 missing. In Jepsen's
+-- words, judged against the moment the dump fixed the end offsets of t's partition (`end_fixed_at`
+-- in the manifests, the latest of several dumps; the partition's last record where none is recorded):
+--   lost    (error) the later event t was written more than sequence_gap_unseen_ms (default 10000)
+--           before that moment: the missing events had time to arrive and did not
+--   unseen  (info) t was written within sequence_gap_unseen_ms of that moment: the missing events
+--           may still arrive (a retry in flight when the dump looked)
 -- sequence_regression (warning): within one partition, in offset order, an entity's sequence is
 -- lower than the one before it (a producer restarted its counter or re-sent older events).
 -- Repeated equal sequences are duplicates, reported by the duplicate check when event ids are mapped.
--- Cannot know: events before the first or after the last sequence seen, or a counter that is not
--- meant to be dense.
+-- Cannot know: events before the first or after the last sequence seen, a counter that is not meant
+-- to be dense, or producer clocks: with CreateTime, t's timestamp is the producer's clock.
 
 CREATE OR REPLACE VIEW sequence_steps AS   -- each event with the next one of its entity in sequence order
-WITH holey AS (   -- dense and without repeats needs no ordering; a cheap aggregate finds the others
+WITH holey AS (   -- an entity with every sequence from its min to its max has no gap: skip ordering it
     SELECT cluster_id, topic, entity FROM events
     WHERE sequence IS NOT NULL AND entity IS NOT NULL
-    GROUP BY ALL HAVING max(sequence) - min(sequence) + 1 <> count(*)
+    GROUP BY ALL HAVING max(sequence) - min(sequence) + 1 <> count(DISTINCT sequence)
 )
 SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp, event_id,
        lead(sequence) OVER by_sequence AS next_sequence,
@@ -27,11 +28,16 @@ SELECT cluster_id, topic, entity, sequence, partition, "offset", timestamp, even
        lead(key) OVER by_sequence AS next_key
 FROM events e SEMI JOIN holey h USING (cluster_id, topic, entity)
 WHERE sequence IS NOT NULL
-WINDOW by_sequence AS (PARTITION BY stream, entity ORDER BY sequence, timestamp, "offset");
+WINDOW by_sequence AS (PARTITION BY stream, entity ORDER BY sequence, timestamp, "offset", partition);
 
 CREATE OR REPLACE VIEW sequence_gaps AS
-WITH partition_tails AS (
-    SELECT cluster_id, topic, partition, max(timestamp) AS tail_ts FROM records GROUP BY ALL
+WITH partition_moments AS (   -- when the dumps last fixed each partition's end offsets
+    SELECT cluster_id, topic, partition, max(end_fixed_at) AS moment FROM manifests GROUP BY ALL
+),
+partition_tails AS (
+    SELECT cluster_id, topic, partition, coalesce(any_value(m.moment), max(r.timestamp)) AS tail_ts
+    FROM records r LEFT JOIN partition_moments m USING (cluster_id, topic, partition)
+    GROUP BY ALL
 ),
 gaps AS (
     SELECT * FROM sequence_steps WHERE next_sequence > sequence + 1

@@ -105,16 +105,20 @@ def iso_ms(ms: int) -> str:
 
 
 def integer(text: str | None) -> int | None:
-    """A decimal integer, optionally signed; anything else (3.5, 1e3, 0x10) is not one."""
-    return int(text) if text is not None and INTEGER.fullmatch(text) else None
+    """A decimal integer that fits 64 bits, optionally signed; anything else (3.5, 1e3, 0x10) is not one."""
+    if text is None or not INTEGER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -2**63 <= number < 2**63 else None
 
 
 def epoch_ms(text: str | None) -> int | None:
     """event_time: epoch milliseconds (an integer), or ISO-8601 (no offset = UTC), to the millisecond."""
     if text is None:
         return None
-    if INTEGER.fullmatch(text):
-        return int(text)
+    if INTEGER.fullmatch(text):  # beyond DuckDB's microsecond timestamps: no time
+        ms = integer(text)
+        return ms if ms is not None and abs(ms) < 2**63 // 1000 else None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
