@@ -23,11 +23,14 @@ CREATE OR REPLACE MACRO signed_be(k, bits) AS
 -- Length in bytes of the varint starting at byte i of k (0 if it runs past the end).
 CREATE OR REPLACE MACRO varint_length(k, i) AS
     coalesce(list_position(list_transform(range(i, octet_length(k)), lambda j: key_byte(k, j) < 128), true), 0);
-CREATE OR REPLACE MACRO varint_value(k, i, n) AS
-    list_sum(list_transform(range(n), lambda j: (key_byte(k, i + j) & 127)::HUGEINT << (7 * j)));
+CREATE OR REPLACE MACRO varint_value(k, i, n) AS   -- at most 10 bytes are read: 70 bits fit a HUGEINT
+    list_sum(list_transform(range(least(n, 10)), lambda j: (key_byte(k, i + j) & 127)::HUGEINT << (7 * j)));
 CREATE OR REPLACE MACRO zigzag(v) AS xor(v >> 1, -(v & 1));
+-- Decimal integer text at any length without leading zeros ("042" -> "42", "-0" -> "0"); "+42" stays.
 CREATE OR REPLACE MACRO canonical_text(t) AS
-    CASE WHEN regexp_full_match(t, '-?[0-9]{1,38}') THEN t::HUGEINT::VARCHAR ELSE t END;
+    CASE WHEN NOT regexp_full_match(t, '-?[0-9]+') THEN t
+         WHEN ltrim(ltrim(t, '-'), '0') = '' THEN '0'
+         ELSE CASE WHEN starts_with(t, '-') THEN '-' ELSE '' END || ltrim(ltrim(t, '-'), '0') END;
 
 CREATE OR REPLACE VIEW distinct_keys AS
 SELECT cluster_id, topic, key, any_value(key_text) AS text, octet_length(key) AS size
@@ -58,7 +61,10 @@ FROM (
                 WHEN text IS NOT NULL THEN 'utf8'
            END AS encoding
     FROM (SELECT *, size >= 6 AND key_byte(key, 0) = 0 AS framed,
-                 CASE WHEN size >= 6 AND key_byte(key, 0) = 0 THEN varint_length(key, 5) END AS head
+                 -- an Avro long is a varint of at most 10 bytes below 2^64; 0 = no such varint here
+                 CASE WHEN size >= 6 AND key_byte(key, 0) = 0 AND varint_length(key, 5) BETWEEN 1 AND 10
+                           AND varint_value(key, 5, varint_length(key, 5)) < (1::HUGEINT << 64)
+                      THEN varint_length(key, 5) ELSE 0 END AS head
           FROM distinct_keys)
 )
 WHERE encoding IS NOT NULL;
@@ -75,7 +81,7 @@ QUALIFY encodings > 1;
 
 CREATE OR REPLACE VIEW key_encoding_findings AS
 SELECT 'key_encoding' AS "check", 'warning' AS severity, topic, NULL::INTEGER AS partition,
-       arg_min(key, encoding) AS key, flatten(list(offsets ORDER BY encoding)) AS offsets,
+       first(key ORDER BY encoding, key) AS key, flatten(list(offsets ORDER BY encoding, key)) AS offsets,
        NULL::VARCHAR[] AS event_ids, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
        format('logical key {} is written as {} different keys in {}: {}', logical, count(*), topic,
               string_agg(format('{} {} ({} record{}, partition{} {})', encoding, key_label(key), records,

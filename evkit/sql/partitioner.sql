@@ -82,7 +82,7 @@ FROM (
            any_value(first_ts) AS first_ts, any_value(last_ts) AS last_ts,
            coalesce(list(partitioner ORDER BY partitioner) FILTER (WHERE fitted >= partitioner_min_fit() * records),
                     []::VARCHAR[]) AS consistent,
-           arg_max(partitioner, fitted) AS best, max(fitted) AS best_fitted,
+           first(partitioner ORDER BY fitted DESC, partitioner) AS best, max(fitted) AS best_fitted,  -- ties: by name
            list(fitted ORDER BY fitted DESC)[2] / any_value(records) AS runner_up_fit
     FROM producer_fits
     GROUP BY cluster_id, topic, producer
