@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from . import checks as registry
 from .dataset import RECORD_SCHEMA, data_files, file_metadata, read_identity, read_manifests, sha256_file
 from .errors import DatasetError, UsageError
-from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, resolve_fields, sql_string
+from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
 
 IDENTITY_FIELDS = ("event_id", "entity", "event_type")  # fields whose typed value is the raw text
 
@@ -454,6 +454,11 @@ class Dataset:
         self.close()
 
 
+def topic_names(datasets: list[LoadedDataset]) -> list[str]:
+    """The topics the datasets' manifests cover, sorted."""
+    return sorted({part["topic"] for ds in datasets for manifest in ds.manifests for part in manifest.get("partitions", [])})
+
+
 def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = None,  # noqa: A001 - evkit.open
          config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool = True,
          memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Dataset:
@@ -467,4 +472,9 @@ def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = 
         raise UsageError("open: give at least one dataset directory")
     field_config = resolve_fields(fields, config, check_names=registry.CHECKS)
     datasets = [load_dataset(path, allow_incomplete=allow_incomplete, verify=verify, quiet=quiet) for path in paths]
+    topics = topic_names(datasets)
+    for topic, name, _ in parse_field_options(fields):  # a shared config file may name other dumps' topics
+        if topic is not None and topic not in topics:
+            raise UsageError(f"field {topic}:{name}: no topic {topic!r} in the dataset(s); topics are "
+                             f"{', '.join(topics) or 'none'}")
     return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)

@@ -70,9 +70,14 @@ def report_command(**options) -> int:
 
 
 def echo_report(result) -> None:
-    """Finding counts, then the HTML report's path as the last line (scripts take `tail -1`)."""
+    """Finding counts, checks skipped, then the HTML report's path as the last line (scripts take `tail -1`)."""
+    from .checks import skipped_lines
+
     click.echo(f"findings: {result.counts['error']} error, {result.counts['warning']} warning, "
                f"{result.counts['info']} info ({result.findings})")
+    if result.summary is not None:
+        for line in skipped_lines(result.summary["run"], result.summary["skipped"]):
+            click.echo(line)
     click.echo(result.html)
 
 
@@ -140,7 +145,7 @@ def partition_command(output_format, **options) -> int:
               help="Where an event field is: key, timestamp, header:<name> or $.json.path. Repeatable.")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file: [defaults], [topics.<t>], [checks.<c>].")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one finding per line.")
+              help="json: one finding per line, then one summary line.")
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True)
 @click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")

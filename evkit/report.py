@@ -7,6 +7,7 @@ A report notebook takes a `findings_path` parameter and writes its findings ther
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "notebooks" / "incident_review.ipynb"
 SAMPLE_DATASET = REPO / "data" / "sports-betting"
 SAMPLE_CONFIG = REPO / "data" / "sports-betting.toml"
+SUMMARY_NAME = "summary.json"  # written beside findings.json
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Report:
     findings: Path
     counts: dict[str, int]
     exit_code: int
+    summary: dict | None  # summary.json: what `evkit check` ran and skipped, if the notebook wrote one
 
 
 def report(
@@ -47,7 +50,9 @@ def report(
 ) -> Report:
     """Execute `notebook` headlessly with `parameters` into `out`: the executed notebook, an HTML
     report without code cells (plots embedded) and findings.json. `parameters` is a mapping or
-    `name=value` strings (value parsed as JSON when it is JSON); `timeout` bounds each cell (s)."""
+    `name=value` strings (value parsed as JSON when it is JSON) naming parameters of the notebook's
+    `parameters` cell (others are a UsageError: a typo would review the default data); `timeout`
+    bounds each cell (s)."""
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
 
@@ -56,13 +61,16 @@ def report(
         raise UsageError(f"notebook {notebook} does not exist")
     if fail_on not in SEVERITIES:
         raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(SEVERITIES)}")
+    parameters = parse_parameters(parameters)
+    check_parameters(notebook, parameters)
     out.mkdir(parents=True, exist_ok=True)
     executed, html, findings = out / notebook.name, out / f"{notebook.stem}.html", out / "findings.json"
-    for stale in (executed, html, findings):
+    summary = findings.with_name(SUMMARY_NAME)
+    for stale in (executed, html, findings, summary):
         stale.unlink(missing_ok=True)  # a failed run must not leave the last run's report looking current
     failed = out / f"{notebook.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)
-    parameters = {**parse_parameters(parameters), "findings_path": str(findings.resolve())}
+    parameters["findings_path"] = str(findings.resolve())
     try:
         papermill.execute_notebook(
             str(notebook), str(failed), parameters=parameters, kernel_name=kernel_name,
@@ -83,7 +91,21 @@ def report(
     found = json.loads(findings.read_text())
     counts = {severity: sum(1 for f in found if f["severity"] == severity) for severity in SEVERITIES}
     alerting = sum(counts[s] for s in SEVERITIES[SEVERITIES.index(fail_on):])
-    return Report(notebook=executed, html=html, findings=findings, counts=counts, exit_code=1 if alerting else 0)
+    return Report(notebook=executed, html=html, findings=findings, counts=counts, exit_code=1 if alerting else 0,
+                  summary=json.loads(summary.read_text()) if summary.is_file() else None)
+
+
+def check_parameters(notebook: Path, parameters: Mapping[str, Any]) -> None:
+    """UsageError for a parameter the notebook's `parameters` cell does not define, with the close match."""
+    import papermill
+
+    known = sorted(papermill.inspect_notebook(str(notebook)))
+    for name in parameters:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"-p {name}: {notebook} has no parameter {name!r}{hint}; "
+                             f"its parameters are {', '.join(known) or 'none'}")
 
 
 def parse_parameters(parameters: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
@@ -142,12 +164,18 @@ def is_progress(output: dict) -> bool:
     return "application/vnd.jupyter.widget-view+json" in output.get("data", {})
 
 
-def write_findings(findings: list[dict], path: str | Path | None) -> None:
-    """Write a notebook's findings (dicts as `evkit check --format json` prints them) for its report;
-    a no-op when the notebook runs interactively (`path` None)."""
-    if path is not None:
-        atomic_write_json(Path(path), findings)
-        Path(path).chmod(0o644)  # readable like the HTML beside it (the atomic write creates it 0600)
+def write_findings(findings: list[dict], path: str | Path | None, summary: dict | None = None) -> None:
+    """Write a notebook's findings (dicts as `evkit check --format json` prints them) for its report,
+    and `summary` (`CheckReport.summary`: checks run and skipped) beside them as summary.json; a
+    no-op when the notebook runs interactively (`path` None)."""
+    if path is None:
+        return
+    written = {Path(path): findings}
+    if summary is not None:
+        written[Path(path).with_name(SUMMARY_NAME)] = summary
+    for target, content in written.items():
+        atomic_write_json(target, content)
+        target.chmod(0o644)  # readable like the HTML beside it (the atomic write creates it 0600)
 
 
 def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None = None, topics: Iterable[str] = (),

@@ -7,6 +7,7 @@ import pytest
 
 import evkit
 from analysis_data import BASE_MS, FIELDS, append, clean_stream, event, traceparent, write
+from evkit.cli import main
 
 
 # The checks of the analysis core; the partition-hash checks have their own tests.
@@ -224,3 +225,76 @@ def test_exit_code_follows_fail_on(tmp_path, fail_on, code):
     rows = [r for r in clean_stream() if not (r["partition"] == 0 and r["offset"] in (7, 8))]
     root = write(tmp_path / "ds", rows)
     assert evkit.check(root, checks=["offset_gap"], fail_on=fail_on, quiet=True).exit_code == code
+
+
+NO_SEQUENCE = {name: source for name, source in FIELDS.items() if name != "sequence"}
+SKIPPED_SEQUENCE = ("skipped sequence_gap, sequence_regression: no topic maps a sequence field "
+                    "(--field sequence=SOURCE or [topics.<t>] sequence = SOURCE)")
+NO_GAPS = {"transaction_marker": 0, "transaction_aborted": 0, "compaction": 0, "retention": 0, "not_dumped": 0,
+           "unexplained": 0}
+
+
+def field_options(fields: dict[str, str]) -> list[str]:
+    return [f"--field={name}={source}" for name, source in fields.items()]
+
+
+def test_checks_without_their_field_mapping_are_reported_skipped(tmp_path, capsys):
+    root = write(tmp_path / "ds", clean_stream())
+    args = ["check", str(root), "--checks", ANALYSIS_CHECKS, *field_options(NO_SEQUENCE), "--quiet"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == ["0 finding(s)", "offset gaps: none", SKIPPED_SEQUENCE]
+    assert main([*args, "--format", "json"]) == 0
+    summary = {
+        "records": 150, "run": ["duplicate", "field_coverage", "offset_gap", "out_of_order", "silence"],
+        "skipped": {name: {"topics": ["orders"], "reason": SKIPPED_SEQUENCE.split(": ", 1)[1]}
+                    for name in ("sequence_gap", "sequence_regression")},
+        "findings": {name: {"error": 0, "warning": 0, "info": 0}
+                     for name in ("duplicate", "field_coverage", "offset_gap", "out_of_order", "silence")},
+        "offset_gaps": NO_GAPS}
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [{"summary": summary}]
+    assert evkit.check(root, checks=ANALYSIS_CHECKS, fields=NO_SEQUENCE, quiet=True).summary == summary
+
+
+def test_a_check_mapped_on_some_topics_says_where_it_did_not_run(tmp_path):
+    rows = clean_stream() + clean_stream("payments", partitions=1, entities=1, per_entity=3)
+    root = write(tmp_path / "ds", rows)
+    fields = {**NO_SEQUENCE, "orders:sequence": "$.seq"}
+    report = evkit.check(root, checks="sequence_regression,offset_gap", fields=fields, quiet=True)
+    assert report.to_text().splitlines() == [
+        "0 finding(s)", "offset gaps: none",
+        "skipped sequence_regression on payments: they map no sequence field "
+        "(--field TOPIC:sequence=SOURCE or [topics.<t>] sequence = SOURCE)"]
+    assert report.summary == {
+        "records": 153, "run": ["offset_gap", "sequence_regression"],
+        "skipped": {"sequence_regression": {"topics": ["payments"], "reason": "they map no sequence field "
+                                            "(--field TOPIC:sequence=SOURCE or [topics.<t>] sequence = SOURCE)"}},
+        "findings": {"offset_gap": {"error": 0, "warning": 0, "info": 0},
+                     "sequence_regression": {"error": 0, "warning": 0, "info": 0}},
+        "offset_gaps": NO_GAPS}
+
+
+def test_offset_gaps_say_how_each_was_explained(tmp_path):
+    root = write(tmp_path / "ds", transactional_rows(), ranges={("payments", 0): (0, 25)})
+    report = evkit.check(root, checks="offset_gap", quiet=True)
+    assert report.to_text() == "0 finding(s)\noffset gaps: 5, all explained: 4 transaction markers, 1 aborted transaction"
+    assert report.summary["offset_gaps"] == {**NO_GAPS, "transaction_marker": 4, "transaction_aborted": 1}
+    rows = [r for r in clean_stream() if not (r["partition"] == 2 and 10 <= r["offset"] < 13)]
+    report = evkit.check(write(tmp_path / "gap", rows), checks="offset_gap,duplicate", quiet=True)
+    assert report.to_text().splitlines()[:3] == [
+        "1 finding(s):", "  offset_gap           warning  1", "offset gaps: 1, not all explained: 1 unexplained gap"]
+    assert evkit.check(root, checks="duplicate", quiet=True).summary["offset_gaps"] is None
+
+
+def test_a_field_option_for_a_topic_not_in_the_datasets_is_a_usage_error(tmp_path, capsys):
+    root = write(tmp_path / "ds", clean_stream() + clean_stream("payments", partitions=1, entities=1, per_entity=3))
+    assert main(["check", str(root), "--field", "order:entity=$.user", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "evkit: error: field order:entity: no topic 'order' in the dataset(s); topics are orders, payments\n")
+    with pytest.raises(evkit.UsageError, match=r"^field nosuchtopic:sequence: no topic 'nosuchtopic' in the "
+                                               r"dataset\(s\); topics are orders, payments$"):
+        evkit.open(root, fields={"nosuchtopic:sequence": "$.seq"}, quiet=True)
+    shared = {"topics": {"nosuchtopic": {"sequence": "$.seq"}, "orders": {"sequence": "$.seq"}}}
+    assert evkit.check(root, checks="sequence_gap", fields=NO_SEQUENCE, config=shared, quiet=True).summary["skipped"] == {
+        name: {"topics": ["payments"], "reason": "they map no sequence field "
+               "(--field TOPIC:sequence=SOURCE or [topics.<t>] sequence = SOURCE)"}
+        for name in ("sequence_gap", "sequence_regression")}

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 import evkit
 from dumping import produce
+from evkit.cli import main
 
 pytestmark = pytest.mark.broker
 
@@ -128,3 +129,24 @@ def test_compacted_topic_has_no_findings(bootstrap, make_topic, tmp_path):
     with evkit.open(tmp_path / "ds", quiet=True) as ds:
         kinds = {c for (c,) in ds.offset_gaps().project("classification").fetchall()}
         assert kinds == {"compaction"}
+
+
+def test_a_dump_without_sequences_says_the_sequence_checks_were_skipped(bootstrap, make_topic, tmp_path, capsys):
+    topic = make_topic(partitions=2)
+    records = [{"key": f"u{n}".encode(), "value": json.dumps({"id": f"u{n}-{i}", "ts": BASE_TS + i}).encode(),
+                "timestamp": BASE_TS + i} for i in range(5) for n in range(4)]
+    produce(bootstrap, topic, records)
+    evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    args = ["check", str(tmp_path / "ds"), "--checks", ANALYSIS_CHECKS, "--field", "event_id=$.id", "--quiet"]
+    skipped = "no topic maps a sequence field (--field sequence=SOURCE or [topics.<t>] sequence = SOURCE)"
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "0 finding(s)", "offset gaps: none", f"skipped sequence_gap, sequence_regression: {skipped}"]
+    assert main([*args, "--format", "json"]) == 0
+    run = ["duplicate", "field_coverage", "offset_gap", "out_of_order", "silence"]
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"summary": {
+        "records": 20, "run": run,
+        "skipped": {name: {"topics": [topic], "reason": skipped} for name in ("sequence_gap", "sequence_regression")},
+        "findings": {name: {"error": 0, "warning": 0, "info": 0} for name in run},
+        "offset_gaps": {"transaction_marker": 0, "transaction_aborted": 0, "compaction": 0, "retention": 0,
+                        "not_dumped": 0, "unexplained": 0}}}

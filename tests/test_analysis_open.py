@@ -124,7 +124,8 @@ def test_cli_json_lines_and_exit_codes(tmp_path, capsys):
     rows[0]["key"] = b"\xfe\xff"
     root = write(tmp_path / "ds", rows)
     assert main(["check", str(root), "-q", "--checks", "offset_gap", "--format", "json"]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    *lines, summary = capsys.readouterr().out.splitlines()
+    assert json.loads(summary)["summary"]["findings"] == {"offset_gap": {"error": 0, "warning": 1, "info": 0}}
     assert [json.loads(line) for line in lines] == [{
         "check": "offset_gap", "severity": "warning", "topic": "orders", "partition": 0, "key": "e1",
         "offsets": [4, 5], "event_ids": [], "first_ts": "2023-11-14T22:13:23.000Z", "last_ts": "2023-11-14T22:13:26.000Z",
@@ -135,7 +136,7 @@ def test_cli_json_lines_and_exit_codes(tmp_path, capsys):
     rows[1]["key"], rows[1]["value"] = rows[0]["key"], rows[0]["value"]
     root2 = write(tmp_path / "ds2", rows)
     assert main(["check", str(root2), "-q", "--checks", "duplicate", "--format", "json"]) == 1
-    (finding,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (finding,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()[:-1]]  # then the summary
     assert (finding["key"], finding.get("key_encoding"), finding["offsets"]) == ("/v8=", "base64", [0, 1])
 
 

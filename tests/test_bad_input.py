@@ -182,7 +182,8 @@ def test_check_cli_with_any_field_mapping_reports_or_refuses_in_one_line(odd_dat
         assert_one_line_refusal(code, stderr)
     else:
         assert code in (0, 1)
-        assert all(json.loads(line)["check"] for line in stdout.split("\n") if line)  # not splitlines(): U+0085
+        *findings, summary = [json.loads(line) for line in stdout.split("\n") if line]  # not splitlines(): U+0085
+        assert all(finding["check"] for finding in findings) and list(summary) == ["summary"]
 
 
 # --- damaged datasets ---------------------------------------------------------------------------------------
@@ -332,4 +333,4 @@ def test_odd_and_5_mb_records_are_dumped_byte_exact_and_checked(bootstrap, make_
                                    "--field", "event_id=$.id", "--field", "sequence=$.seq",
                                    "--field", "trace_id=header:traceparent")
     assert code in (0, 1), stderr
-    assert all(json.loads(line)["topic"] == topic for line in stdout.splitlines())
+    assert all(json.loads(line)["topic"] == topic for line in stdout.splitlines()[:-1])  # then the summary

@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from html import escape
 from pathlib import Path
 
 import nbformat
 import pytest
+from analysis_data import clean_stream, write
 from dumping import dataset_rows
 
 from evkit.checks import check
@@ -64,7 +66,8 @@ def test_demo_prints_the_html_report_last_and_exits_0(demo):
     out, done = demo
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == str(out / "incident_review.html")
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "incident_review.html", "incident_review.ipynb"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "findings.json", "incident_review.html", "incident_review.ipynb", "summary.json"]
 
 
 def test_html_report_has_the_sections_images_and_no_code(demo):
@@ -231,3 +234,31 @@ def test_public_functions_survive_their_modules_being_imported():
     import evkit.synth
 
     assert (evkit.report, evkit.synth, evkit.dump.__name__) == (report, synth, "dump")
+
+
+def test_an_unknown_parameter_is_a_usage_error_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    notebook = REPO / "notebooks" / "incident_review.ipynb"
+    assert main(["report", str(notebook), "-p", "datset=DIR", "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"evkit: error: -p datset: {notebook} has no parameter 'datset' (did you mean dataset?); its parameters "
+        "are bootstrap, checks, client_properties, config, dataset, end, entities, fields, findings_path, start, "
+        "topics, window\n")
+    with pytest.raises(UsageError, match=r"^-p colour: .* has no parameter 'colour'; its parameters are findings_path$"):
+        report(findings_notebook(tmp_path / "nb.ipynb", []), out=out, parameters={"colour": "red"}, quiet=True)
+    assert not out.exists()
+
+
+def test_the_report_shows_the_checks_it_skipped(tmp_path, capsys):
+    root = write(tmp_path / "ds", clean_stream())
+    out = tmp_path / "out"
+    notebook = REPO / "notebooks" / "duplicates_and_gaps.ipynb"
+    assert main(["report", str(notebook), "-p", f"dataset={root}", "-p", 'fields={"event_id": "$.id"}',
+                 "--out", str(out), "--quiet"]) == 0
+    skipped = ("skipped sequence_gap, sequence_regression: no topic maps a sequence field "
+               "(--field sequence=SOURCE or [topics.<t>] sequence = SOURCE)")
+    assert capsys.readouterr().out.splitlines() == [
+        f"findings: 0 error, 0 warning, 0 info ({out / 'findings.json'})", skipped, str(out / "duplicates_and_gaps.html")]
+    assert f"<pre>0 finding(s)\noffset gaps: none\n{escape(skipped)}\n</pre>" in (
+        out / "duplicates_and_gaps.html").read_text()
+    assert json.loads((out / "summary.json").read_text())["run"] == ["duplicate", "offset_gap"]
