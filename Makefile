@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA_JARS := kafka/target/.resolved
 
-.PHONY: demo test venv kafka-jars kafka-up kafka-down chromium clean
+.PHONY: demo test fuzz venv kafka-jars kafka-up kafka-down chromium clean
 
 $(INSTALLED): pyproject.toml setup.py evkit/_hashes.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ chromium:
 ## The whole suite against a real broker that the test session starts and stops.
 test: $(INSTALLED) $(KAFKA_JARS) chromium
 	@$(BIN)/python -m pytest
+
+## Before any change to a check: the differential test on 10,000 random examples (no broker needed).
+## The seed is printed first; EVKIT_FUZZ_SEED=N make fuzz reruns the same examples.
+fuzz: $(INSTALLED)
+	@seed=$${EVKIT_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "fuzz seed: $$seed"; \
+		EVKIT_FUZZ_SEED=$$seed EVKIT_FUZZ_EXAMPLES=$${EVKIT_FUZZ_EXAMPLES:-10000} \
+		$(BIN)/python -m pytest --timeout=0 tests/test_reference_model.py
 
 clean:
 	rm -rf $(VENV) kafka/target .kafka .kafka-* reports out

@@ -5,25 +5,27 @@
 --           (same bytes) from a re-creation (same id, different bytes)
 --   re-publication  >= duplicate_burst_min later copies in one partition with no more than
 --           duplicate_burst_window_ms between neighbours: a producer re-sent a range
--- Copies are numbered by broker time, then partition and offset; copy 1 is the original.
+-- Copies are numbered by broker time, then partition and offset; copy 1 is the original. Copies are
+-- of one cluster: a mirror's copy of an event is not a duplicate of it. A finding's key is the first
+-- non-null key of its copies in that order.
 -- Cannot know: whether the application meant to send the same bytes twice (heartbeats, idempotent
 -- upserts), or duplicates across topics (one id in several topics is a lifecycle, not a copy).
 
 CREATE OR REPLACE VIEW duplicate_candidates AS
 WITH logical_ids AS (
-    SELECT topic, event_id FROM events WHERE event_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+    SELECT cluster_id, topic, event_id FROM events WHERE event_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1
 ),
-exact_hashes AS (   -- a 64-bit hash narrows the search; the bytes themselves confirm it below
-    SELECT topic, content_hash FROM events
+exact_hashes AS (   -- a 64-bit hash narrows the search; the key and value bytes themselves decide below
+    SELECT cluster_id, topic, content_hash FROM events
     WHERE event_id IS NULL AND value_size IS NOT NULL GROUP BY ALL HAVING count(*) > 1
 )
-SELECT 'logical' AS kind, e.event_id AS identity, e.cluster_id, e.topic, e.partition, e."offset",
-       e.timestamp, e.key, e.event_id, e.content_hash
-FROM events e SEMI JOIN logical_ids d ON e.topic = d.topic AND e.event_id = d.event_id
+SELECT 'logical' AS kind, e.event_id AS identity, NULL::BLOB AS same_key, NULL::BLOB AS same_value,
+       e.cluster_id, e.topic, e.partition, e."offset", e.timestamp, e.key, e.event_id, e.content_hash
+FROM events e SEMI JOIN logical_ids d ON e.cluster_id = d.cluster_id AND e.topic = d.topic AND e.event_id = d.event_id
 UNION ALL
 SELECT 'exact', 'key ' || coalesce(r.key_text, 'base64:' || to_base64(r.key), '(null)') || ', value md5 ' || md5(r.value),
-       r.cluster_id, r.topic, r.partition, r."offset", r.timestamp, r.key, NULL, e.content_hash
-FROM events e SEMI JOIN exact_hashes d ON e.topic = d.topic AND e.content_hash = d.content_hash
+       r.key, r.value, r.cluster_id, r.topic, r.partition, r."offset", r.timestamp, r.key, NULL, e.content_hash
+FROM events e SEMI JOIN exact_hashes d ON e.cluster_id = d.cluster_id AND e.topic = d.topic AND e.content_hash = d.content_hash
 JOIN records r ON r.cluster_id = e.cluster_id AND r.topic = e.topic AND r.partition = e.partition AND r."offset" = e."offset"
 WHERE e.event_id IS NULL;
 
@@ -31,18 +33,19 @@ CREATE OR REPLACE VIEW duplicate_copies AS
 SELECT * FROM (
     SELECT *,
            row_number() OVER copies AS copy_no,
-           count(*) OVER (PARTITION BY kind, topic, identity) AS copies,
+           count(*) OVER (PARTITION BY kind, cluster_id, topic, identity, same_key, same_value) AS copies,
            first_value(partition) OVER copies AS original_partition,
            first_value("offset") OVER copies AS original_offset,
            first_value(timestamp) OVER copies AS original_timestamp
     FROM duplicate_candidates
-    WINDOW copies AS (PARTITION BY kind, topic, identity ORDER BY timestamp, partition, "offset")
+    WINDOW copies AS (PARTITION BY kind, cluster_id, topic, identity, same_key, same_value
+                      ORDER BY timestamp, partition, "offset")
 )
 WHERE copies > 1;
 
 -- One row per duplicated event: every copy's position and the time between first and last copy.
 CREATE OR REPLACE VIEW duplicates AS
-SELECT kind, topic, identity, any_value(event_id) AS event_id, count(*) AS copies,
+SELECT kind, cluster_id, topic, identity, any_value(event_id) AS event_id, count(*) AS copies,
        CASE WHEN count(DISTINCT partition) = 1 THEN any_value(partition) END AS partition,
        list({'partition': partition, 'offset': "offset", 'timestamp': timestamp} ORDER BY copy_no) AS positions,
        list("offset" ORDER BY copy_no) AS offsets,
@@ -51,12 +54,12 @@ SELECT kind, topic, identity, any_value(event_id) AS event_id, count(*) AS copie
        min(timestamp) AS first_ts, max(timestamp) AS last_ts,
        max(timestamp) - min(timestamp) AS spread
 FROM duplicate_copies
-GROUP BY kind, topic, identity;
+GROUP BY kind, cluster_id, topic, identity, same_key, same_value;
 
 -- Bursts of later copies in one partition: a producer (or a replay) re-sent a range.
 CREATE OR REPLACE VIEW republications AS
 WITH later AS (
-    SELECT *, coalesce(epoch_ms(timestamp) - epoch_ms(lag(timestamp) OVER by_offset)
+    SELECT *, coalesce(abs(epoch_ms(timestamp) - epoch_ms(lag(timestamp) OVER by_offset))   -- either way in time
                        > coalesce(getvariable('duplicate_burst_window_ms'), 60000), true) AS starts_burst
     FROM duplicate_copies
     WHERE copy_no > 1

@@ -16,15 +16,33 @@
 -- that lost its last record, or lost two single records, looks transactional; say
 -- `transactional = false` for that topic in the config to judge it strictly.
 
+-- The skipped intervals of every dump of a partition, merged where they overlap or touch: a gap that
+-- several dumps saw is one gap. Its isolation is read_uncommitted if any of those dumps read so (then
+-- only markers were hidden); ends_range: some dump's range ended in it.
 CREATE OR REPLACE VIEW skipped_intervals AS
-SELECT DISTINCT cluster_id, topic, partition, isolation, range_start, range_end, s[1] AS gap_start, s[2] AS gap_end
-FROM (SELECT cluster_id, topic, partition, isolation, start AS range_start, "end" AS range_end, unnest(skipped) AS s
-      FROM manifests);
+WITH skipped AS (
+    SELECT cluster_id, topic, partition, isolation, range_end, s[1] AS gap_start, s[2] AS gap_end
+    FROM (SELECT cluster_id, topic, partition, isolation, "end" AS range_end, unnest(skipped) AS s FROM manifests)
+),
+numbered AS (
+    SELECT *, sum(starts_gap::INTEGER) OVER (PARTITION BY cluster_id, topic, partition ORDER BY gap_start, gap_end
+                                             ROWS UNBOUNDED PRECEDING) AS gap_no
+    FROM (SELECT *, coalesce(gap_start > max(gap_end) OVER (PARTITION BY cluster_id, topic, partition
+                                                            ORDER BY gap_start, gap_end
+                                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                             true) AS starts_gap
+          FROM skipped)
+)
+SELECT cluster_id, topic, partition, min(gap_start) AS gap_start, max(gap_end) AS gap_end,
+       CASE WHEN bool_or(isolation = 'read_uncommitted') THEN 'read_uncommitted' ELSE any_value(isolation) END AS isolation,
+       bool_or(gap_end = range_end) AS ends_range
+FROM numbered
+GROUP BY cluster_id, topic, partition, gap_no;
 
 CREATE OR REPLACE VIEW transaction_evidence AS
 SELECT t.cluster_id, t.topic,
        coalesce(t.transactional,
-                bool_or(s.gap_end = s.range_end) OR count(*) FILTER (WHERE s.gap_end - s.gap_start = 1) >= 2,
+                bool_or(s.ends_range) OR count(*) FILTER (WHERE s.gap_end - s.gap_start = 1) >= 2,
                 false) AS shows_markers
 FROM topics t LEFT JOIN skipped_intervals s USING (cluster_id, topic)
 GROUP BY t.cluster_id, t.topic, t.transactional;
@@ -60,14 +78,14 @@ WITH reported AS (
     SELECT * FROM offset_gaps WHERE classification IN ('unexplained', 'retention', 'not_dumped')
 ),
 neighbours AS (   -- broker times of the records just before and just after each reported gap
-    SELECT g.cluster_id, g.topic, g.partition, g.gap_start,
+    SELECT g.cluster_id, g.topic, g.partition, g.gap_start, g.gap_end,
            max(r.timestamp) FILTER (WHERE r."offset" < g.gap_start) AS before_ts,
            min(r.timestamp) FILTER (WHERE r."offset" >= g.gap_end) AS after_ts,
            arg_max(r.key, r."offset") FILTER (WHERE r."offset" < g.gap_start) AS key_before
     FROM reported g
     JOIN records r ON r.cluster_id = g.cluster_id AND r.topic = g.topic AND r.partition = g.partition
                   AND (r."offset" = g.gap_start - 1 OR r."offset" = g.gap_end)
-    GROUP BY ALL
+    GROUP BY g.cluster_id, g.topic, g.partition, g.gap_start, g.gap_end
 )
 SELECT 'offset_gap' AS "check",
        CASE classification WHEN 'unexplained' THEN 'warning' ELSE 'info' END AS severity,
@@ -80,4 +98,4 @@ SELECT 'offset_gap' AS "check",
                   WHEN 'retention' THEN 'were deleted by retention before the later dump'
                   ELSE 'lie between two dumps and were not dumped' END) AS detail
 FROM reported g
-LEFT JOIN neighbours n USING (cluster_id, topic, partition, gap_start);
+LEFT JOIN neighbours n USING (cluster_id, topic, partition, gap_start, gap_end);

@@ -48,7 +48,7 @@ SELECT cluster_id, topic, entity, count(*) AS partitions,
        list(events ORDER BY partition) AS events_per_partition,
        list(first_offset ORDER BY partition) AS first_offsets,
        sum(events) AS events, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       arg_min(key, first_ts) AS key
+       arg_min(key, {'first_ts': first_ts, 'partition': partition}) AS key
 FROM per_partition
 GROUP BY cluster_id, topic, entity
 HAVING count(*) > 1;

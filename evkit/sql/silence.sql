@@ -23,13 +23,12 @@ WINDOW by_time AS (PARTITION BY stream, entity ORDER BY coalesce(event_time, tim
 
 CREATE OR REPLACE VIEW silence_groups AS   -- each partition's and entity's usual interval
 SELECT 'partition' AS scope, cluster_id, topic, partition AS group_partition, NULL::VARCHAR AS entity,
-       count(*) AS events, (epoch_ms(max(timestamp)) - epoch_ms(min(timestamp))) / greatest(count(*) - 1, 1) AS mean_interval_ms
+       count(*) AS events, epoch_ms(max(timestamp)) - epoch_ms(min(timestamp)) AS span_ms
 FROM events
 GROUP BY cluster_id, topic, partition
 UNION ALL
 SELECT 'entity', cluster_id, topic, NULL, entity,
-       count(*), (epoch_ms(max(coalesce(event_time, timestamp))) - epoch_ms(min(coalesce(event_time, timestamp))))
-                 / greatest(count(*) - 1, 1)
+       count(*), epoch_ms(max(coalesce(event_time, timestamp))) - epoch_ms(min(coalesce(event_time, timestamp)))
 FROM events
 WHERE entity IS NOT NULL
 GROUP BY cluster_id, topic, entity;
@@ -40,13 +39,15 @@ WITH params AS (
            coalesce(getvariable('silence_min_ms'), 1000) AS min_ms
 ),
 quiet AS (
-    SELECT i.*, epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms, g.mean_interval_ms, g.events
+    SELECT i.*, epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms,
+           g.span_ms / greatest(g.events - 1, 1) AS mean_interval_ms, g.events
     FROM silence_intervals i, params
     JOIN silence_groups g ON g.scope = i.scope AND g.cluster_id = i.cluster_id AND g.topic = i.topic
          AND g.group_partition IS NOT DISTINCT FROM i.group_partition AND g.entity IS NOT DISTINCT FROM i.entity
     WHERE epoch_ms(i.time) - epoch_ms(i.previous_time) > params.min_ms
       AND g.events >= params.min_events
-      AND epoch_ms(i.time) - epoch_ms(i.previous_time) > params.factor * g.mean_interval_ms
+      -- silence > factor x mean interval, multiplied out so that it is exact, not floating point
+      AND (epoch_ms(i.time) - epoch_ms(i.previous_time)) * greatest(g.events - 1, 1) > params.factor * g.span_ms
 )
 SELECT q.scope, q.cluster_id, q.topic, CASE WHEN q.previous_partition = q.partition THEN q.partition END AS partition,
        q.entity, q.previous_time AS silence_start, q.time AS silence_end, q.silence_ms, q.mean_interval_ms, q.events,
