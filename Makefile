@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA_JARS := kafka/target/.resolved
+REGISTRY_APP := kafka/target/registry/.resolved
 
-.PHONY: demo test fuzz venv kafka-jars kafka-up kafka-down chromium clean
+.PHONY: demo test fuzz venv kafka-jars kafka-up kafka-down registry-app registry-up registry-down chromium clean
 
 $(INSTALLED): pyproject.toml setup.py evkit/_hashes.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,21 @@ kafka-up: $(KAFKA_JARS)
 kafka-down:
 	@$(PYTHON) kafka/kafkactl.py down
 
+## Apicurio Registry (the Schema Registry of the tests), unpacked from Maven Central; Maven's output goes to stderr.
+$(REGISTRY_APP): kafka/registry-pom.xml
+	@rm -rf kafka/target/registry
+	@mvn -q -B -Dstyle.color=never -f kafka/registry-pom.xml dependency:unpack >&2
+	@touch $@
+
+registry-app: $(REGISTRY_APP)
+
+## Start the local Schema Registry in the background; its URL (.../apis/ccompat/v7) is the last line.
+registry-up: $(REGISTRY_APP)
+	@$(PYTHON) kafka/registryctl.py up
+
+registry-down:
+	@$(PYTHON) kafka/registryctl.py down
+
 ## Run the incident review on the sample data in data/ and print where the report is.
 demo: $(INSTALLED)
 	@$(BIN)/evkit demo
@@ -41,7 +57,7 @@ chromium:
 		echo "warning: chromium is missing and could not be installed (apt-get install chromium)" >&2
 
 ## The whole suite against a real broker that the test session starts and stops.
-test: $(INSTALLED) $(KAFKA_JARS) chromium
+test: $(INSTALLED) $(KAFKA_JARS) $(REGISTRY_APP) chromium
 	@$(BIN)/python -m pytest
 
 ## Before any change to a check: the differential test on 10,000 random examples (no broker needed).

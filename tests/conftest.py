@@ -96,3 +96,32 @@ def hash_backend(request, monkeypatch) -> str:
     else:
         monkeypatch.setattr(evkit.partitioners, "_native", None)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory) -> str:
+    """URL of a running real Schema Registry's Confluent-compatible API (http://.../apis/ccompat/v7).
+
+    It is Apicurio Registry, run by kafka/registryctl.py from the archive kafka/registry-pom.xml
+    resolves. Set EVKIT_SCHEMA_REGISTRY to use one that is already up (e.g. from `make
+    registry-up`); otherwise the session starts its own (in-memory storage) in a temporary
+    directory and stops it at the end. Like `bootstrap`: with CI=true a registry that cannot start
+    fails the run; elsewhere the tests that need it are skipped with the reason.
+    """
+    if os.environ.get("EVKIT_SCHEMA_REGISTRY"):
+        yield os.environ["EVKIT_SCHEMA_REGISTRY"].rstrip("/")
+        return
+    import registryctl
+
+    state_dir = tmp_path_factory.mktemp("schema-registry")
+    try:
+        url = registryctl.up(state_dir, timeout=120)
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
+        message = f"the test Schema Registry did not start: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield url
+    finally:
+        registryctl.down(state_dir)
