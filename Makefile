@@ -8,7 +8,7 @@ REGISTRY_APP := kafka/target/registry/.resolved
 
 .PHONY: demo test fuzz venv kafka-jars kafka-up kafka-down registry-app registry-up registry-down chromium clean
 
-$(INSTALLED): pyproject.toml setup.py evkit/_hashes.c
+$(INSTALLED): pyproject.toml setup.py evkit/partitioning/_hashes.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -e '.[test]'
@@ -65,7 +65,7 @@ test: $(INSTALLED) $(KAFKA_JARS) $(REGISTRY_APP) chromium
 fuzz: $(INSTALLED)
 	@seed=$${EVKIT_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "fuzz seed: $$seed"; \
 		EVKIT_FUZZ_SEED=$$seed EVKIT_FUZZ_EXAMPLES=$${EVKIT_FUZZ_EXAMPLES:-10000} \
-		$(BIN)/python -m pytest --timeout=0 tests/test_reference_model.py
+		$(BIN)/python -m pytest --timeout=0 tests/analysis/test_reference_model.py
 
 clean:
 	rm -rf $(VENV) kafka/target .kafka .kafka-* reports out

@@ -20,7 +20,11 @@ from pathlib import Path
 
 import duckdb
 
-from evkit.dataset import FileEntry, file_name, new_run_id, partition_dir, sha256_file, utc_now, write_identity, write_manifest
+from evkit._text import utc_now
+from evkit.store.files import sha256_file
+from evkit.store.layout import file_name, partition_dir, write_identity
+from evkit.store.manifest import FileEntry, write_manifest
+from evkit.store.writer import new_run_id
 
 # The checks of the analysis core (the partition-hash checks have their own benchmark).
 CHECKS = ["field_coverage", "duplicate", "offset_gap", "sequence_gap", "silence", "out_of_order"]

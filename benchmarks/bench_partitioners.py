@@ -1,4 +1,4 @@
-"""Benchmark: the expected partition of N keys under every partitioner (evkit.partitioners: its C kernel
+"""Benchmark: the expected partition of N keys under every partitioner (evkit.partitioning.hashes: its C kernel
 over the Arrow buffers, on every core and on one, and its NumPy fallback) against calling
 librdkafka's own functions per key in a Python loop.
 
@@ -22,8 +22,8 @@ from unittest import mock
 import pyarrow as pa
 from confluent_kafka import consistent, fnv1a, murmur2
 
-import evkit.partitioners
-from evkit.partitioners import PARTITIONERS, partition_all, partition_keys
+import evkit.partitioning.hashes
+from evkit.partitioning.hashes import PARTITIONERS, partition_all, partition_keys
 
 PARTITIONS = 12
 
@@ -55,7 +55,7 @@ def on_one_core(keys: pa.Array) -> None:
 
 def with_numpy(keys: pa.Array) -> None:
     """The fallback used where evkit was installed without a C compiler."""
-    with mock.patch.object(evkit.partitioners, "_native", None):
+    with mock.patch.object(evkit.partitioning.hashes, "_native", None):
         partition_all(keys, PARTITIONS)
 
 
@@ -70,8 +70,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args()
-    if evkit.partitioners._native is None:
-        parser.error("evkit/_hashes.c is not built: install a C compiler and reinstall evkit")
+    if evkit.partitioning.hashes._native is None:
+        parser.error("evkit/partitioning/_hashes.c is not built: install a C compiler and reinstall evkit")
     print(f"{options.keys:,} keys, {PARTITIONS} partitions; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}")
     print("| keys | what | best s | median s | keys/s (best) | baseline / this (best) | (median) |")

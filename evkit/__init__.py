@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
-import types
 
 from .errors import (
     AuthenticationFailed,
@@ -23,45 +21,35 @@ __version__ = "0.1.0"
 # A library logs, the application decides where to: silence the "no handler" fallback.
 logging.getLogger("evkit").addHandler(logging.NullHandler())
 
-# The public functions, imported on first use: `import evkit` stays fast for the CLI and for dump
-# worker processes, which need neither pandas nor papermill. To add one: name -> module here.
+# The public API, imported on first use: `import evkit` stays fast for the CLI and for dump worker
+# processes, which need neither pandas nor papermill. To add a name: name -> "module:attribute"
+# (or "module" for a public module) here, and in __all__.
 _LAZY = {
-    "CheckReport": "checks",
-    "Dataset": "analysis",
-    "check": "checks",
-    "demo": "report",
-    "dump": "dump",
-    "open": "analysis",
-    "partition": "partition",
-    "report": "report",
-    "synth": "synth",
+    "CheckReport": "evkit.analysis.checks:CheckReport",
+    "Dataset": "evkit.analysis.session:Dataset",
+    "check": "evkit.analysis.checks:check",
+    "demo": "evkit.reporting.runner:demo",
+    "dump": "evkit.cluster.dumper:dump",
+    "open": "evkit.analysis.session:open",
+    "partition": "evkit.partitioning.calculator:partition",
+    "plots": "evkit.reporting.plots",
+    "report": "evkit.reporting.runner:report",
+    "synth": "evkit.sample.synth:synth",
 }
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'evkit' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evkit' has no attribute {name!r}")
+    module, _, attribute = _LAZY[name].partition(":")
+    value = importlib.import_module(module)
+    value = getattr(value, attribute) if attribute else value
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-class _Package(types.ModuleType):
-    """Importing a submodule binds it on the package (`import evkit.report` sets `evkit.report`), which
-    would hide the function of the same name (`evkit.dump`, `evkit.report`, `evkit.synth`, ...): bind
-    the function instead. Take other names from such a module with `from evkit.report import ...`."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
@@ -82,6 +70,7 @@ __all__ = [
     "dump",
     "open",
     "partition",
+    "plots",
     "report",
     "synth",
 ]

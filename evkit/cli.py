@@ -43,7 +43,7 @@ def cli(verbose: int) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth_command(out, config, **options) -> int:
     """Generate the sample sports-betting incident as a dataset OUT and/or into Kafka."""
-    from .synth import synth
+    from .sample.synth import synth
 
     summary = synth(out, config=config, **options)
     click.echo(f"{summary['records']:,} records in {len(summary['topics'])} topics; "
@@ -62,7 +62,7 @@ def synth_command(out, config, **options) -> int:
 def report_command(**options) -> int:
     """Execute NOTEBOOK headlessly; write the executed notebook, an HTML report and findings.json.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: error."""
-    from .report import report
+    from .reporting.runner import report
 
     result = report(**options)
     echo_report(result)
@@ -71,7 +71,7 @@ def report_command(**options) -> int:
 
 def echo_report(result) -> None:
     """Finding counts, checks skipped, then the HTML report's path as the last line (scripts take `tail -1`)."""
-    from .checks import skipped_lines
+    from .analysis.checks import skipped_lines
 
     click.echo(f"findings: {result.counts['error']} error, {result.counts['warning']} warning, "
                f"{result.counts['info']} info ({result.findings})")
@@ -86,7 +86,7 @@ def echo_report(result) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo_command(**options) -> int:
     """Run the incident review on the sample incident in data/; the last line is the HTML report."""
-    from .report import demo
+    from .reporting.runner import demo
 
     echo_report(demo(**options))
     return 0
@@ -118,7 +118,7 @@ def demo_command(**options) -> int:
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
 def dump_command(topics, start, end, config, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
-    from .dump import dump
+    from .cluster.dumper import dump
 
     dump(topics=topics, start=list(start) or None, end=list(end) or None, config=list(config), **options)
 
@@ -132,7 +132,7 @@ def dump_command(topics, start, end, config, **options) -> None:
               show_default=True, help="json: one object per key and line.")
 def partition_command(output_format, **options) -> int:
     """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
-    from .partition import format_partitions, partition
+    from .partitioning.calculator import format_partitions, partition
 
     click.echo(format_partitions(partition(**options), output_format))
     return 0
@@ -152,7 +152,7 @@ def partition_command(output_format, **options) -> int:
 def check_command(paths, output_format, **options) -> int:
     """Run the analysis checks over dump datasets.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""
-    from .checks import check
+    from .analysis.checks import check
 
     result = check(*paths, **options)
     if output_format == "json":

@@ -77,24 +77,24 @@ def make_topic(admin, request):
 
 @pytest.fixture
 def native_kernel():
-    """evkit.partitioners' C kernel (evkit/_hashes.c). It must be built here: users get it wherever
+    """evkit.partitioning.hashes' C kernel (evkit/partitioning/_hashes.c). It must be built here: users get it wherever
     `pip install` found a C compiler, so the tests run on it."""
-    import evkit.partitioners
+    import evkit.partitioning.hashes
 
-    assert evkit.partitioners._native is not None, (
-        "evkit/_hashes.c is not built: install a C compiler (gcc) and run `make venv` again")
-    return evkit.partitioners._native
+    assert evkit.partitioning.hashes._native is not None, (
+        "evkit/partitioning/_hashes.c is not built: install a C compiler (gcc) and run `make venv` again")
+    return evkit.partitioning.hashes._native
 
 
 @pytest.fixture(params=["c", "numpy"])
 def hash_backend(request, monkeypatch) -> str:
-    """Run a test on both ways evkit.partitioners computes: its C kernel and its NumPy fallback."""
-    import evkit.partitioners
+    """Run a test on both ways evkit.partitioning.hashes computes: its C kernel and its NumPy fallback."""
+    import evkit.partitioning.hashes
 
     if request.param == "c":
         request.getfixturevalue("native_kernel")
     else:
-        monkeypatch.setattr(evkit.partitioners, "_native", None)
+        monkeypatch.setattr(evkit.partitioning.hashes, "_native", None)
     return request.param
 
 

@@ -19,11 +19,14 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import evkit
 from conftest import wait_for_leaders
-from dumping import dataset_rows, produce
+from support.dumping import dataset_rows, produce
 from evkit.cli import main
-from evkit.dataset import data_files, read_manifests, records_table, write_records
-from evkit.fields import FIELDS
-from evkit.ranges import parse_position_spec, parse_topic
+from evkit.store.layout import data_files
+from evkit.store.manifest import read_manifests
+from evkit.store.records import records_table
+from evkit.store.writer import write_records
+from evkit.analysis.fields import FIELDS
+from evkit.cluster.ranges import parse_position_spec, parse_topic
 
 # Derandomized: `make test` sees the same examples every run (no flaky red builds); to hunt for new
 # failures, set derandomize=False and raise max_examples locally.

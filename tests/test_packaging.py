@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # conda-forge packages whose name differs from the PyPI distribution
 CONDA_NAMES = {"confluent-kafka": "python-confluent-kafka", "duckdb": "python-duckdb"}
 # conda-only entries: the interpreter, the toolchain for the test broker (kafka/pom.xml), and the C
-# compiler for evkit/_hashes.c
+# compiler for evkit/partitioning/_hashes.c
 CONDA_ONLY = {"python", "openjdk", "maven", "c-compiler", "pip"}
 REQ = re.compile(r"^([A-Za-z0-9_.-]+)\s*(.*)$")
 
@@ -53,7 +53,7 @@ def test_environment_installs_evkit_itself():
 
 def test_without_a_c_compiler_evkit_installs_and_partitions_with_numpy(tmp_path):
     # CC=false: every compiler call fails, as on a jump host without gcc. The optional extension
-    # (setup.py) is then left out of the wheel, and evkit.partitioners falls back to NumPy. A copy
+    # (setup.py) is then left out of the wheel, and evkit.partitioning.hashes falls back to NumPy. A copy
     # of the sources is built, so no earlier build of the kernel can slip into the wheel.
     source = tmp_path / "source"
     shutil.copytree(REPO / "evkit", source / "evkit", ignore=shutil.ignore_patterns("*.so", "__pycache__"))
@@ -64,7 +64,7 @@ def test_without_a_c_compiler_evkit_installs_and_partitions_with_numpy(tmp_path)
     assert build.returncode == 0, build.stderr
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
                     *map(str, (tmp_path / "wheel").glob("evkit-*.whl"))], check=True, timeout=300)
-    probe = ("import sys, evkit, evkit.partitioners as p; "
+    probe = ("import sys, evkit, evkit.partitioning.hashes as p; "
              "print(evkit.__file__.startswith(sys.argv[1]), p._native, p.partition_keys([b'21', None], 12, 'java_murmur2').tolist())")
     # -S: no .pth files, so this checkout's editable install cannot answer for evkit; the other
     # dependencies still come from this environment.

@@ -1,0 +1,1 @@
+"""Analysis of datasets with DuckDB: verification, the session, event fields, the check registry and findings."""

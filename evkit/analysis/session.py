@@ -1,0 +1,334 @@
+"""Open one or more dump datasets as DuckDB views: records, events, manifests, and the checks over them.
+
+`evkit.open(*paths)` verifies each dataset (manifests, file list, sizes, rows, sha256), then gives a
+`Dataset` that owns its own DuckDB connection. Nothing is loaded into memory: every view reads the
+Parquet files when a query runs, and DuckDB spills to a private temporary directory past its limit.
+"""
+from __future__ import annotations
+
+import html
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import UsageError
+from ..store.records import RECORD_SCHEMA
+from . import checks as registry
+from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
+from .tables import manifest_rows, overlapping, topic_rows
+from .verify import LoadedDataset, load_dataset, topic_names
+
+IDENTITY_FIELDS = ("event_id", "entity", "event_type")  # fields whose typed value is the raw text
+
+
+class Dataset:
+    """One or more verified dump datasets behind a private DuckDB connection.
+
+    Views: `records` (one row per Kafka record, each seen once, with `cluster_id`), `events` (records
+    plus event_id, entity, event_time, sequence, event_type, trace_id), `manifests` (one row per run
+    and partition), `topics` (configs recorded at dump time), `field_coverage`. Check methods return
+    lazy DuckDB relations; `findings()` is the union of every check's findings.
+    """
+
+    def __init__(self, datasets: list[LoadedDataset], fields: FieldConfig, *, memory_limit: str | None = None,
+                 threads: int | None = None, quiet: bool = False):
+        self.datasets = datasets
+        self.fields = fields
+        self._temp_dir = tempfile.mkdtemp(prefix="evkit-duckdb-")
+        self._remove_temp_dir = weakref.finalize(self, shutil.rmtree, self._temp_dir, True)  # also if never closed
+        config = {"temp_directory": self._temp_dir, "preserve_insertion_order": False}  # queries order explicitly
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        self.connection = duckdb.connect(":memory:", config=config)
+        self.connection.execute(f"SET TimeZone = 'UTC'; SET enable_progress_bar = {str(not quiet).lower()}")
+        self._loaded: set[str] = set()
+        self.materialized = False
+        self._coverage: list[tuple] | None = None
+        self._create_base_views()
+        self._set_check_params()
+
+    # --- setup -------------------------------------------------------------------------------
+    def _create_base_views(self) -> None:
+        con = self.connection
+        manifests = manifest_rows(self.datasets)
+        con.register("manifests_arrow", manifests)
+        con.execute("CREATE TABLE manifests AS SELECT * FROM manifests_arrow")
+        con.unregister("manifests_arrow")
+        con.register("topics_arrow", topic_rows(self.datasets, self.fields))
+        con.execute("CREATE TABLE topics AS SELECT * FROM topics_arrow")
+        con.unregister("topics_arrow")
+        con.execute(f"CREATE VIEW records AS {self._records_sql(manifests)}")
+        topic_names = sorted({row[0] for row in con.execute("SELECT DISTINCT topic FROM manifests").fetchall()})
+        self._create_event_views(topic_names)
+
+    def _records_sql(self, manifests: pa.Table) -> str:
+        columns = ", ".join(f'"{name}"' for name in RECORD_SCHEMA.names)
+        parts = []
+        for ds in self.datasets:
+            if ds.files:
+                files = ", ".join(sql_string(str(p)) for p in ds.files)
+                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "
+                             f"FROM read_parquet([{files}], hive_partitioning = false)")  # columns come from the file
+        if not parts:
+            self.connection.register("empty_records", RECORD_SCHEMA.empty_table())
+            return f"SELECT NULL::VARCHAR AS cluster_id, {columns} FROM empty_records"
+        union = " UNION ALL ".join(parts)
+        if len(parts) > 1 and overlapping(manifests):
+            return f'SELECT DISTINCT ON (cluster_id, topic, partition, "offset") * FROM ({union})'
+        return union
+
+    def _create_event_views(self, topic_names: list[str]) -> None:
+        by_mapping: dict[tuple, list[str]] = {}
+        for topic in topic_names:
+            by_mapping.setdefault(tuple(sorted(self.fields.sources(topic).items())), []).append(topic)
+        selects = [event_fields_sql(dict(mapping), f"topic IN ({', '.join(sql_string(t) for t in topics)})")
+                   for mapping, topics in by_mapping.items()]
+        if not selects:
+            selects = [event_fields_sql(self.fields.defaults, "false")]
+        typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
+        con = self.connection
+        con.execute("CREATE TABLE streams AS SELECT cluster_id, topic, (row_number() OVER (ORDER BY cluster_id, topic))::INTEGER "
+                    "AS stream FROM (SELECT DISTINCT cluster_id, topic FROM manifests)")
+        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed} "
+                    f"FROM ({' UNION ALL '.join(selects)}) JOIN streams USING (cluster_id, topic)")
+        self._create_events_over("event_fields_source")
+        rows = [(topic, name, source, self.fields.is_explicit(topic, name))
+                for topic in topic_names for name, source in self.fields.sources(topic).items()]
+        con.execute("CREATE TABLE field_sources (topic VARCHAR, field VARCHAR, source VARCHAR, explicit BOOLEAN)")
+        if rows:
+            con.executemany("INSERT INTO field_sources VALUES (?, ?, ?, ?)", rows)
+
+    def _create_events_over(self, source: str) -> None:
+        raw = ", ".join(f"raw_{name}" for name in FIELDS)
+        self.connection.execute(f"CREATE OR REPLACE VIEW event_fields AS SELECT * FROM {source}")
+        self.connection.execute(f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (value_is_json, {raw}) FROM event_fields")
+
+    def materialize(self) -> None:
+        """Extract the event fields once into a DuckDB table, so that several checks do not each parse
+        every JSON value again. The table spills to disk past the memory limit. Afterwards `events`
+        has no `value` and `headers` columns (they stay in `records`), and the `raw_*` columns of
+        `event_fields` only tell whether a raw value was found (true or null): all coverage counts."""
+        if self.materialized:
+            return
+        raws = ", ".join(f"raw_{name}" for name in FIELDS)
+        found = ", ".join(f"raw_{name} IS NOT NULL OR NULL AS raw_{name}" for name in FIELDS if name not in IDENTITY_FIELDS)
+        self.connection.execute(f"CREATE TABLE event_fields_table AS SELECT * EXCLUDE (value, headers, {raws}), {found} "
+                                "FROM event_fields_source")
+        aliases = ", ".join(f"{name} AS raw_{name}" for name in IDENTITY_FIELDS)  # raw text = typed value
+        self._create_events_over(f"(SELECT *, {aliases} FROM event_fields_table)")
+        self.materialized = True
+        for name in sorted(self._loaded):  # re-bind views that were created over the old columns
+            self._loaded.discard(name)
+            self.use(name)
+
+    def _set_check_params(self) -> None:
+        for check_name, params in self.fields.check_params.items():
+            check = registry.CHECKS[check_name]
+            for param, value in params.items():
+                if param in check.text_params and isinstance(value, str):
+                    literal = sql_string(value)
+                elif param in check.params and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    literal = repr(value)
+                elif param in check.params or param in check.text_params:
+                    kind = "a number" if param in check.params else "a string"
+                    raise UsageError(f"config [checks.{check_name}].{param}: expected {kind}, got {value!r}")
+                else:
+                    raise UsageError(f"config [checks.{check_name}]: unknown parameter {param!r}; "
+                                     f"parameters are {', '.join(check.params + check.text_params) or 'none'}")
+                self.connection.execute(f"SET VARIABLE {check_name}_{param} = {literal}")
+
+    def use(self, name: str) -> None:
+        """Load `evkit/sql/<name>.sql` (after the check's preparation hook, if any) once."""
+        if name in self._loaded:
+            return
+        check = registry.CHECKS.get(name)
+        if check is not None and check.prepare is not None:
+            check.prepare(self)
+        self.connection.execute(resources.files(__package__).joinpath(f"sql/{name}.sql").read_text())
+        self._loaded.add(name)
+
+    # --- views -------------------------------------------------------------------------------
+    @property
+    def records(self) -> duckdb.DuckDBPyRelation:
+        return self.connection.view("records")
+
+    @property
+    def events(self) -> duckdb.DuckDBPyRelation:
+        return self.connection.view("events")
+
+    @property
+    def manifests(self) -> duckdb.DuckDBPyRelation:
+        return self.connection.table("manifests")
+
+    @property
+    def topics(self) -> duckdb.DuckDBPyRelation:
+        return self.connection.table("topics")
+
+    @property
+    def field_coverage(self) -> duckdb.DuckDBPyRelation:
+        """Per topic and field: records, present, missing, of those not JSON, and unparseable values."""
+        self.use("field_coverage")
+        return self.connection.sql("SELECT * FROM field_coverage ORDER BY topic, field")
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+        """Run any SQL on this dataset's connection (views: records, events, manifests, topics, ...)."""
+        return self.connection.sql(query)
+
+    def _view(self, sql_file: str, query: str) -> duckdb.DuckDBPyRelation:
+        self.use(sql_file)
+        return self.connection.sql(query)
+
+    # --- checks ------------------------------------------------------------------------------
+    def timeline(self, *, entity: str | None = None, trace_id: str | None = None,
+                 topics: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
+        """Events of every topic and partition merged in event-time order, broker time and offset beside.
+
+        `entity=` gives one entity's history, `trace_id=` one message's path through several topics
+        (its lifecycle). `lag` is broker time minus event time. Order between equal event times is by
+        topic, partition, offset: Kafka guarantees no order across partitions, and neither does this.
+        """
+        conditions = ["true"]
+        if entity is not None:
+            conditions.append(f"entity = {sql_string(entity)}")
+        if trace_id is not None:
+            conditions.append(f"trace_id = {sql_string(trace_id)}")
+        if topics is not None:
+            conditions.append(f"topic IN ({', '.join(sql_string(t) for t in topics) or 'NULL'})")
+        return self._view("timeline", f"SELECT * FROM timeline WHERE {' AND '.join(conditions)} "
+                                      'ORDER BY time, topic, partition, "offset"')
+
+    def event_lag(self) -> duckdb.DuckDBPyRelation:
+        """Per topic and partition: broker time minus event time (min, median, p99, max) in ms."""
+        return self._view("timeline", "SELECT * FROM event_lag ORDER BY topic, partition")
+
+    def duplicates(self) -> duckdb.DuckDBPyRelation:
+        """Events stored more than once: `exact` (same key and value bytes, event_id unknown) and
+        `logical` (same event_id) per topic, with every copy's position and the time between copies.
+
+        It cannot tell a producer retry from an application that legitimately sends identical bytes
+        twice, and it does not look across topics (one id in two topics is a lifecycle, not a copy).
+        """
+        return self._view("duplicate", "SELECT * FROM duplicates ORDER BY topic, first_ts, identity")
+
+    def republications(self) -> duckdb.DuckDBPyRelation:
+        """Bursts of duplicate copies in one partition within a window: a producer re-sent a range."""
+        return self._view("duplicate", "SELECT * FROM republications ORDER BY topic, partition, first_offset")
+
+    def offset_gaps(self) -> duckdb.DuckDBPyRelation:
+        """Offsets Kafka did not deliver, classified (compaction, transaction_marker, transaction_aborted,
+        retention, not_dumped, unexplained). Consumers never see control records or producer ids, so
+        transaction markers are inferred from the gap pattern (see docs/analysis.md)."""
+        return self._view("offset_gap", "SELECT * FROM offset_gaps ORDER BY cluster_id, topic, partition, gap_start")
+
+    def sequence_gaps(self) -> duckdb.DuckDBPyRelation:
+        """Missing sequence numbers per topic and entity: `lost` (a later event of the entity was seen
+        well before the end of the dump) or `unseen` (may still arrive). It cannot know about events
+        after the last one seen, nor before the first."""
+        return self._view("sequence_gap", "SELECT * FROM sequence_gaps ORDER BY topic, entity, missing_from")
+
+    def sequence_regressions(self) -> duckdb.DuckDBPyRelation:
+        """Places where an entity's sequence goes backwards in offset order within a partition."""
+        return self._view("sequence_gap", 'SELECT * FROM sequence_regressions ORDER BY topic, partition, "offset"')
+
+    def silences(self) -> duckdb.DuckDBPyRelation:
+        """Quiet periods far longer than the partition's or entity's own mean interval."""
+        return self._view("silence", "SELECT * FROM silences ORDER BY scope, topic, partition, entity, silence_start")
+
+    def out_of_order(self) -> duckdb.DuckDBPyRelation:
+        """Events whose event time is earlier than an event before them (by offset) in their entity or
+        partition, with the lateness; order across partitions is never guaranteed, so none is judged."""
+        return self._view("out_of_order", 'SELECT * FROM late_events ORDER BY topic, partition, "offset"')
+
+    def split_entities(self) -> duckdb.DuckDBPyRelation:
+        """Entities whose events of one topic are spread over several partitions."""
+        return self._view("out_of_order", "SELECT * FROM split_entities ORDER BY topic, entity")
+
+    def findings(self, checks: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
+        """Every finding of the selected checks (default all), worst first, in the findings contract."""
+        parts = []
+        for check, names in registry.select(checks).items():
+            self.use(check.name)
+            wanted = ", ".join(sql_string(n) for n in sorted(names))
+            parts.append(f'SELECT {registry.FINDING_COLUMNS} FROM {check.name}_findings WHERE "check" IN ({wanted})')
+        return self.connection.sql(
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
+            "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, "
+            '"check", topic, partition, first_ts, offsets, detail')
+
+    # --- display -----------------------------------------------------------------------------
+    def coverage_rows(self) -> list[tuple]:
+        """field_coverage as tuples, computed once (it reads every record)."""
+        if self._coverage is None:
+            self._coverage = self.field_coverage.fetchall()
+        return self._coverage
+
+    def summary(self) -> list[tuple]:
+        """(cluster_id, topic, partitions, records, runs) per topic, from the manifests."""
+        return self.connection.execute(
+            "SELECT cluster_id, topic, count(DISTINCT partition), sum(records), count(DISTINCT run_id) "
+            "FROM manifests GROUP BY ALL ORDER BY ALL").fetchall()
+
+    def __repr__(self) -> str:
+        lines = [f"<evkit.Dataset: {len(self.datasets)} dataset(s)>"]
+        lines += [f"  {ds.root} (cluster {ds.cluster_id}, {len(ds.manifests)} run(s), {len(ds.files)} files"
+                  + (f", {len(ds.ignored)} unlisted file(s) of incomplete runs ignored)" if ds.ignored else ")")
+                  for ds in self.datasets]
+        lines += [f"  topic {topic}: {parts} partition(s), {records} records, {runs} run(s) [{cluster}]"
+                  for cluster, topic, parts, records, runs in self.summary()]
+        lines += ["  field coverage (topic field source: present/records, missing, not JSON, unparseable):"]
+        lines += [f"    {t} {f} {s}: {present}/{n}, {missing} missing, {not_json} not JSON, {bad} unparseable"
+                  for t, f, s, _, n, present, missing, not_json, bad in self.coverage_rows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        def table(header: Iterable[str], rows: Iterable[Iterable]) -> str:
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+        datasets = table(("dataset", "cluster", "runs", "files", "ignored (incomplete runs)"),
+                         ((ds.root, ds.cluster_id, len(ds.manifests), len(ds.files), len(ds.ignored))
+                          for ds in self.datasets))
+        topics = table(("cluster", "topic", "partitions", "records", "runs"), self.summary())
+        coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "not JSON",
+                          "unparseable"), self.coverage_rows())
+        return f"<b>evkit.Dataset</b>{datasets}{topics}<b>field coverage</b>{coverage}"
+
+    def close(self) -> None:
+        self.connection.close()
+        self._remove_temp_dir()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = None,  # noqa: A001 - evkit.open
+         config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool = True,
+         memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Dataset:
+    """Open dump datasets for analysis; several paths are analysed together, each record seen once.
+
+    Every file must be listed by a complete run manifest with matching size, rows and (unless
+    `verify=False`) sha256; `allow_incomplete=True` accepts interrupted runs and ignores their
+    unlisted files. `fields`/`config` say where event fields are (see docs/analysis.md).
+    """
+    if not paths:
+        raise UsageError("open: give at least one dataset directory")
+    field_config = resolve_fields(fields, config, check_names=registry.CHECKS)
+    datasets = [load_dataset(path, allow_incomplete=allow_incomplete, verify=verify, quiet=quiet) for path in paths]
+    topics = topic_names(datasets)
+    for topic, name, _ in parse_field_options(fields):  # a shared config file may name other dumps' topics
+        if topic is not None and topic not in topics:
+            raise UsageError(f"field {topic}:{name}: no topic {topic!r} in the dataset(s); topics are "
+                             f"{', '.join(topics) or 'none'}")
+    return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)

@@ -1,0 +1,95 @@
+"""Verification of a dataset directory before analysis: identity, manifests, the file list, sizes,
+row counts and sha256 (streamed on two threads)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..errors import DatasetError
+from ..store.files import sha256_file
+from ..store.layout import data_files, file_metadata, read_identity
+from ..store.manifest import read_manifests
+
+
+@dataclass
+class LoadedDataset:
+    """One verified dataset directory: its cluster, the runs it uses and their data files."""
+
+    root: Path
+    cluster_id: str
+    manifests: list[dict]
+    files: list[Path]
+    ignored: list[Path]
+
+
+def _listed_files(root: Path, manifests: list[dict]) -> dict[Path, tuple[dict, str]]:
+    listed = {}
+    for manifest in manifests:
+        for part in manifest.get("partitions", []):
+            for entry in part.get("files", []):
+                listed[root / entry["path"]] = (entry, manifest["run_id"])
+    return listed
+
+
+def _check_file(path: Path, entry: dict, run_id: str, verify: bool) -> None:
+    if not path.exists():
+        raise DatasetError(f"{path}: listed by dump run {run_id} but missing; the dataset was modified after the dump")
+    if path.stat().st_size != entry["bytes"]:
+        raise DatasetError(f"{path}: size {path.stat().st_size} differs from the {entry['bytes']} bytes dump run {run_id} wrote")
+    if verify and sha256_file(path) != entry["sha256"]:
+        raise DatasetError(f"{path}: sha256 differs from what dump run {run_id} wrote; the file was changed or corrupted")
+    if file_metadata(path)["num_rows"] != entry["rows"]:
+        raise DatasetError(f"{path}: row count differs from the {entry['rows']} rows dump run {run_id} wrote")
+
+
+def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bool = True,
+                 quiet: bool = False) -> LoadedDataset:
+    """Read and verify one dataset directory; DatasetError (one line) for anything inconsistent."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset directory")
+    identity = read_identity(root)
+    if identity is None:
+        raise DatasetError(f"{root}: not an evkit dataset (no _evkit/dataset.json)")
+    manifests = read_manifests(root)
+    if not manifests:
+        raise DatasetError(f"{root}: the dataset has no dump run manifests")
+    incomplete = [m for m in manifests if m.get("status") != "complete"]
+    if incomplete and not allow_incomplete:
+        run = incomplete[0]
+        raise DatasetError(f"{root}: dump run {run['run_id']} is {run.get('status')}, not complete; re-run the same "
+                           "`evkit dump` to resume it, or open with allow_incomplete=True")
+    for manifest in manifests:
+        if manifest.get("cluster_id") != identity["cluster_id"]:
+            raise DatasetError(f"{root}: run {manifest['run_id']} is of cluster {manifest.get('cluster_id')}, "
+                               f"the dataset of {identity['cluster_id']}")
+    listed = _listed_files(root, manifests)
+    incomplete_runs = {m["run_id"] for m in incomplete}
+    ignored = []
+    for path in data_files(root):
+        if path in listed:
+            continue
+        if allow_incomplete and file_metadata(path).get("run_id") in incomplete_runs:
+            ignored.append(path)
+            continue
+        raise DatasetError(f"{path}: not listed in any run manifest: an interrupted dump not yet resumed "
+                           "(re-run it) or a file from another dump")
+    total = sum(entry["bytes"] for entry, _ in listed.values())
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}", disable=quiet or not verify,
+              leave=False) as bar, ThreadPoolExecutor(max_workers=2) as pool:
+        def check_one(item: tuple[Path, tuple[dict, str]]) -> None:
+            path, (entry, run_id) = item
+            _check_file(path, entry, run_id, verify)
+            bar.update(entry["bytes"])
+        list(pool.map(check_one, sorted(listed.items())))
+    return LoadedDataset(root, identity["cluster_id"], manifests, sorted(listed), ignored)
+
+
+def topic_names(datasets: list[LoadedDataset]) -> list[str]:
+    """The topics the datasets' manifests cover, sorted."""
+    return sorted({part["topic"] for ds in datasets for manifest in ds.manifests for part in manifest.get("partitions", [])})
+
+

@@ -1,0 +1,248 @@
+"""`evkit dump`: exact, read-only, resumable dumps of Kafka topic ranges to a Parquet dataset.
+
+The dump resolves a plan (per partition: watermarks and the range [start, end) to read), prints it,
+then reads every partition with assign() - never a group subscription, never a commit - and writes
+files that each cover an exact offset range. The run's manifest is written with its plan before
+anything is read and completed at the end; in between, the committed files are the progress. So an
+interrupted dump (Ctrl-C, kill -9, a lost broker) resumes from the committed files when the same
+command is run again, and a later end only reads what the dataset does not hold yet.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import confluent_kafka
+
+from .. import __version__
+from .._progress import Progress
+from .._text import utc_now
+from ..errors import DatasetError, EvkitError, UsageError
+from ..store.files import remove_temporaries, write_failure
+from ..store.intervals import subtract
+from ..store.layout import FORMAT_VERSION, coverage, data_files, file_metadata, read_identity, write_identity
+from ..store.manifest import partition_files, read_manifests, write_manifest
+from ..store.writer import new_run_id
+from .connection import Connection, client_config, redact
+from .plan import PartitionPlan, format_plan, resolve_plan, restored_plan
+from .ranges import parse_position_spec, parse_topic
+from .reader import ReadOptions, ReadTask
+from .workers import read
+
+ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
+DEFAULT_FILE_SIZE = 128 * 1024 * 1024
+DEFAULT_BATCH = 10_000
+# Below this many offsets, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 200_000
+
+
+def dump(
+    *,
+    bootstrap: str | None,
+    out: str | Path,
+    topics: list[str] | tuple[str, ...],
+    start: str | int | list[str] | None = "beginning",
+    end: str | int | list[str] | None = None,
+    isolation: str = "read_committed",
+    config: dict[str, str] | list[str] | None = None,
+    config_file: str | Path | None = None,
+    max_rate: float | None = None,
+    file_size: int = DEFAULT_FILE_SIZE,
+    batch_size: int = DEFAULT_BATCH,
+    timeout: float = 30.0,
+    workers: int | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Dump the selected ranges to the dataset directory `out`; return the run's manifest.
+
+    `topics` are selectors (`orders`, `orders:0,3-5`, `/regex/`); `start`/`end` positions are
+    `beginning`, `end`, an offset, `-N` (last N), an ISO-8601 timestamp with zone, `@epoch-ms` or
+    `-2h`-style relative times, each optionally overridden per partition (`orders:3=1000`). End is
+    exclusive and defaults to the end offset seen when the dump starts (the last stable offset under
+    read_committed, the default, so aborted transactions never show up as data). With
+    `dry_run=True` the plan is printed and returned (as the manifest's `plan`) and nothing is read.
+    A range that holds no offset at all (start == end everywhere) is written as a complete, empty run.
+    `workers` consumer processes share the partitions (default: one per core for large ranges).
+    """
+    if isolation not in ISOLATION_LEVELS:
+        raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
+    if not topics:
+        raise UsageError("give at least one --topic")
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if max_rate is not None and max_rate <= 0:
+        raise UsageError("--max-rate must be a positive number of MB/s")
+    selectors = [parse_topic(t) for t in topics]
+    now_ms = int(time.time() * 1000)
+    start_spec = parse_position_spec(start, "beginning", now_ms=now_ms, option="--start")
+    end_spec = parse_position_spec(end, "end", now_ms=now_ms, option="--end")
+    settings = client_config(bootstrap, config=config, config_file=config_file)
+    out = Path(out)
+    request = {
+        "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
+        "isolation": isolation,
+    }
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+
+    conn = Connection(settings, isolation=isolation, timeout=timeout)
+    started_at = utc_now()
+    try:
+        metadata = conn.metadata()
+        cluster_id = metadata.cluster_id
+        _check_dataset_identity(out, cluster_id)
+        unfinished = _unfinished_run(out, request)
+        if unfinished is not None:
+            plans = [restored_plan(p, unfinished["started_at"]) for p in unfinished["plan"]]
+            run_id, started_at = unfinished["run_id"], unfinished["started_at"]
+        else:
+            plans = resolve_plan(conn, metadata, selectors, start_spec, end_spec)
+            covered = coverage(out)
+            for plan in plans:
+                plan.read = subtract([[plan.start, plan.end]], covered.get((plan.topic, plan.partition), []))
+            run_id = new_run_id()
+        progress = Progress(quiet=quiet)
+        progress.message(format_plan(plans, isolation=isolation, resumed=unfinished is not None))
+        manifest = {
+            "format": FORMAT_VERSION, "run_id": run_id, "status": "running",
+            "tool": {"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
+                     "librdkafka": confluent_kafka.libversion()[0]},
+            "cluster_id": cluster_id, "request": request, "client_config": redact(settings),
+            "isolation": isolation, "started_at": started_at, "finished_at": None,
+            "topics": {}, "plan": [asdict(p) for p in plans], "partitions": [], "totals": {},
+        }
+        if dry_run:
+            return {**manifest, "status": "dry_run"}
+        to_read = sum(p.max_records for p in plans)
+        empty = all(p.start == p.end for p in plans)
+        if to_read == 0 and unfinished is None and not empty:
+            progress.message(f"nothing to read: {out} already holds every planned offset")
+            return {**manifest, "status": "nothing_to_do"}
+        if empty and unfinished is None and _recorded(out, plans):
+            progress.message(f"the range holds no records: {_ranges(plans)}; {out} already records it")
+            return {**manifest, "status": "nothing_to_do"}
+        topic_names = sorted({p.topic for p in plans})
+        configs = conn.topic_configs(topic_names)
+        manifest["topics"] = {
+            t: {"partition_count": len(metadata.topics[t].partitions), "configs": configs.get(t)} for t in topic_names
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        write_identity(out, cluster_id)
+        remove_temporaries(out)
+        write_manifest(out, manifest)
+        tasks = [ReadTask(p.topic, p.partition, p.read) for p in plans]
+        options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
+                              timeout=timeout)
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
+        try:
+            if to_read:
+                read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
+        except BaseException as exc:
+            manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            try:
+                _finish_manifest(out, manifest, plans, conn, complete=False)
+            except OSError:
+                pass  # e.g. the disk is still full: the last "running" checkpoint stays and resumes the same
+            raise
+        manifest["status"] = "complete"
+        _finish_manifest(out, manifest, plans, conn, complete=True)
+        if empty:
+            progress.message(f"the range holds no records: {_ranges(plans)}; recorded in {out}")
+        else:
+            progress.message(
+                f"dumped {manifest['totals']['records']:,} records "
+                f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
+            )
+        return manifest
+    except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
+        raise write_failure(out, exc) from None
+    finally:
+        conn.close()
+
+
+def _positions(value, default: str) -> list[str]:
+    """A --start/--end value as the list of strings the manifest records, the same from CLI and API."""
+    if value is None or isinstance(value, (list, tuple)) and not value:
+        return [default]
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _check_dataset_identity(out: Path, cluster_id: str) -> None:
+    if not out.exists() or not any(out.iterdir()):
+        return
+    identity = read_identity(out)
+    if identity is None:
+        raise DatasetError(f"--out {out} is not empty and is not an evkit dataset; choose an empty or new directory")
+    if identity.get("cluster_id") != cluster_id:
+        raise DatasetError(
+            f"--out {out} holds a dump of cluster {identity.get('cluster_id')}, not of this cluster ({cluster_id}); "
+            "choose another directory"
+        )
+
+
+def _unfinished_run(out: Path, request: dict) -> dict | None:
+    """The run to resume: an unfinished run with the same request. Another unfinished run is an error."""
+    if not out.exists():
+        return None
+    for manifest in read_manifests(out):
+        if manifest.get("status") == "complete":
+            continue
+        if manifest.get("request") == request:
+            return manifest
+        raise DatasetError(
+            f"--out {out} has an unfinished dump (run {manifest.get('run_id')}, topics "
+            f"{', '.join(manifest.get('request', {}).get('topics', []))}): re-run that dump to finish it first"
+        )
+    return None
+
+
+def _recorded(out: Path, plans: list[PartitionPlan]) -> bool:
+    """True if the dataset's runs already recorded each plan's range (an empty range is in no file)."""
+    recorded = [(p["topic"], p["partition"], p["start"], p["end"])
+                for m in (read_manifests(out) if out.exists() else []) for p in m["partitions"]]
+    return all(any((t, n) == (p.topic, p.partition) and s <= p.start and p.end <= e for t, n, s, e in recorded)
+               for p in plans)
+
+
+def _ranges(plans: list[PartitionPlan]) -> str:
+    return ", ".join(f"{p.topic}/{p.partition} [{p.start}, {p.end})" for p in plans)
+
+
+def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn: Connection, *,
+                     complete: bool) -> None:
+    """Fill in per-partition results from the files this run committed and write the manifest."""
+    run_files: dict[tuple[str, int], list[Path]] = {}
+    for path in data_files(out):
+        info = file_metadata(path)
+        if info.get("run_id") == manifest["run_id"]:
+            run_files.setdefault((info["topic"], info["partition"]), []).append(path)
+    partitions = []
+    for plan in plans:
+        result = partition_files(out, run_files.get((plan.topic, plan.partition), []))
+        watermarks_end = None
+        if complete:  # a failed run must not wait a timeout per partition for a broker that may be gone
+            try:
+                low_end, high_end = conn.watermarks(plan.topic, plan.partition)
+                watermarks_end = {"low": low_end, "high": high_end}
+            except EvkitError:
+                pass
+        unread = subtract(plan.read, [[f["start"], f["end"]] for f in result["files"]])
+        partitions.append({
+            "topic": plan.topic, "partition": plan.partition, "request": plan.request,
+            "watermarks_start": {"low": plan.low, "high": plan.high}, "watermarks_end": watermarks_end,
+            "start": plan.start, "end": plan.end, "end_fixed_at": plan.end_fixed_at, "read": plan.read, **result,
+            "complete": not unread,
+        })
+    manifest["partitions"] = partitions
+    manifest["totals"] = {"records": sum(p["records"] for p in partitions),
+                          "bytes": sum(p["bytes"] for p in partitions)}
+    manifest["finished_at"] = utc_now()
+    if complete and any(not p["complete"] for p in partitions):
+        manifest["status"] = "failed"
+    write_manifest(out, manifest)

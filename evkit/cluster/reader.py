@@ -1,0 +1,270 @@
+"""The consume loop of a dump: librdkafka batches become Arrow tables, written to per-partition files."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import accumulate, chain
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import Message, TopicPartition
+
+from ..errors import BrokerUnreachable, OffsetOutOfRange
+from ..store.intervals import subtract
+from ..store.layout import coverage
+from ..store.records import RECORD_SCHEMA, utf8_or_none
+from ..store.writer import PartitionFileWriter
+from .connection import Connection, describe_error
+
+# librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
+_TIMESTAMP_TYPES = pa.array([None, "create", "log_append"], pa.string())
+_HEADER_TYPE = RECORD_SCHEMA.field("headers").type
+
+
+@dataclass
+class ReadTask:
+    """One partition's share of a dump: the offset intervals to read, in order."""
+
+    topic: str
+    partition: int
+    read: list[list[int]]
+
+
+@dataclass
+class ReadOptions:
+    run_id: str
+    file_size: int
+    batch_size: int
+    max_rate: float | None  # MB/s for this reader
+    timeout: float
+
+
+class _PartitionState:
+    """Reading progress of one partition: the intervals still to read and the open file."""
+
+    def __init__(self, task: ReadTask, remaining: list[list[int]]):
+        self.task = task
+        self.remaining = remaining
+        self.writer: PartitionFileWriter | None = None
+        self.tp = TopicPartition(task.topic, task.partition)
+
+    @property
+    def interval_end(self) -> int:
+        return self.remaining[0][1]
+
+    @property
+    def done(self) -> bool:
+        return not self.remaining
+
+
+class PartitionReader:
+    """Reads the tasks' intervals not yet covered by files in `out`, committing a file per interval
+    (and whenever a file reaches `file_size`)."""
+
+    def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress):
+        self.conn, self.consumer, self.out, self.options = conn, conn.consumer, out, options
+        self.progress = progress
+        covered = coverage(out)
+        self.states = {
+            (t.topic, t.partition): _PartitionState(t, subtract(t.read, covered.get((t.topic, t.partition), [])))
+            for t in tasks
+        }
+        self.bytes = 0
+
+    def remaining_offsets(self) -> int:
+        return sum(e - s for st in self.states.values() for s, e in st.remaining)
+
+    def run(self) -> None:
+        active = [s for s in self.states.values() if not s.done]
+        if not active:
+            return
+        self.consumer.assign([TopicPartition(s.task.topic, s.task.partition, s.remaining[0][0]) for s in active])
+        max_rate_bytes = self.options.max_rate * 1e6 if self.options.max_rate else None
+        started = last_progress = time.monotonic()
+        while any(not s.done for s in self.states.values()):
+            messages = self.consumer.consume(self.options.batch_size, timeout=0.5)
+            if messages and self._handle(messages):
+                last_progress = time.monotonic()
+            if len(messages) < self.options.batch_size and self._check_positions():
+                last_progress = time.monotonic()
+            self.conn.raise_for_errors()
+            waited = time.monotonic() - last_progress
+            if waited > self.options.timeout:
+                raise BrokerUnreachable(
+                    f"no progress for {waited:.0f}s (broker unreachable or partition stalled); "
+                    "the committed part is kept: re-run the same command to resume"
+                )
+            if waited > 5:
+                self.progress.status(f"waiting for the broker ({waited:.0f}s of {self.options.timeout:.0f}s)")
+            if max_rate_bytes:
+                ahead = self.bytes / max_rate_bytes - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    def _handle(self, messages: list) -> bool:
+        """Route one consumed batch; True if any partition moved forward.
+
+        A partition-EOF event follows its partition's last messages in the batch, so it is acted on
+        only after the batch's records are written.
+        """
+        errors_ = list(map(Message.error, messages))
+        eofs = []
+        if any(err is not None for err in errors_):
+            data = []
+            for msg, err in zip(messages, errors_):
+                if err is None:
+                    data.append(msg)
+                elif err.code() == RdKafkaError._PARTITION_EOF:
+                    eofs.append(msg)
+                else:
+                    self._raise_message_error(err, msg)
+            messages = data
+        moved = False
+        if messages:
+            for key, part in split_by_partition(messages_table(messages)):
+                state = self.states.get(key)
+                if state is not None and not state.done:
+                    moved |= self._write(state, part)
+        for eof in eofs:
+            state = self.states.get((eof.topic(), eof.partition()))
+            if state and not state.done and eof.offset() >= state.interval_end:
+                self._finish_interval(state)
+                moved = True
+        return moved
+
+    def _write(self, state: _PartitionState, part: pa.Table) -> bool:
+        end, cursor = state.interval_end, state.remaining[0][0]
+        offsets = part.column("offset")
+        if pc.max(offsets).as_py() >= end or pc.min(offsets).as_py() < cursor:
+            # past the interval's end, or re-delivered after a seek: each offset is written once
+            part = part.filter(pc.and_(pc.less(offsets, end), pc.greater_equal(offsets, cursor)))
+            if part.num_rows == 0:
+                return False
+        last = part.column("offset")[-1].as_py()
+        if state.writer is None:
+            state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, cursor,
+                                               run_id=self.options.run_id)
+        state.writer.write(part)
+        data_bytes = (pc.sum(part.column("value_size")).as_py() or 0) + (pc.sum(part.column("key_size")).as_py() or 0)
+        self.bytes += data_bytes
+        self.progress.update(last + 1 - cursor, records=part.num_rows, data_bytes=data_bytes)
+        state.remaining[0][0] = last + 1
+        if last + 1 >= end:
+            self._finish_interval(state)
+        elif state.writer.data_bytes >= self.options.file_size:
+            self._commit(state, last + 1)
+        return True
+
+    def _check_positions(self) -> bool:
+        """Finish partitions whose consumer position passed their end (hidden markers at the tail)."""
+        pending = [s for s in self.states.values() if not s.done]
+        if not pending:
+            return False
+        moved = False
+        for tp in self.consumer.position([s.tp for s in pending]):
+            state = self.states[(tp.topic, tp.partition)]
+            if tp.offset >= 0 and not state.done and tp.offset >= state.interval_end:
+                self._finish_interval(state)
+                moved = True
+        return moved
+
+    def _finish_interval(self, state: _PartitionState) -> None:
+        """The current interval is read (or skipped) to its end: commit its last file, go to the next."""
+        start, end = state.remaining.pop(0)
+        self.progress.update(end - start, records=0, data_bytes=0)
+        if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
+            state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, start,
+                                               run_id=self.options.run_id)
+        self._commit(state, end)
+        if state.remaining:
+            self.consumer.seek(TopicPartition(state.task.topic, state.task.partition, state.remaining[0][0]))
+        else:
+            self.consumer.pause([state.tp])
+
+    def _commit(self, state: _PartitionState, end: int) -> None:
+        state.writer.commit(end)
+        state.writer = None
+
+    def _raise_message_error(self, err, msg) -> None:
+        topic, partition = msg.topic(), msg.partition()
+        if err.code() in (RdKafkaError._AUTO_OFFSET_RESET, RdKafkaError.OFFSET_OUT_OF_RANGE):
+            raise OffsetOutOfRange(
+                f"{topic}[{partition}]: offsets were deleted while the dump was reading them "
+                f"({err.str()}); the committed part is kept"
+            )
+        if err.code() == RdKafkaError.GROUP_AUTHORIZATION_FAILED:
+            return  # the coordinator lookup of the throwaway group; a dump never uses the group
+        raise describe_error(err, topic, partition, "read")
+
+    def abort(self) -> None:
+        """Drop the open (uncommitted) files; committed ones stay for the resume."""
+        for state in self.states.values():
+            if state.writer is not None:
+                state.writer.abort()
+                state.writer = None
+
+
+def messages_table(messages: list) -> pa.Table:
+    """Turn a batch of consumed messages into a RECORD_SCHEMA table, column by column.
+
+    Each field is pulled out with one C-level map over the batch; everything after that is Arrow.
+    """
+    stamps = list(map(Message.timestamp, messages))
+    kinds, times = zip(*stamps) if stamps else ((), ())
+    kind_array = pa.array(kinds, pa.int8())
+    key_array = pa.array(list(map(Message.key, messages)), pa.binary())
+    value_array = pa.array(list(map(Message.value, messages)), pa.binary())
+    return pa.Table.from_arrays(
+        [
+            pa.array(list(map(Message.topic, messages)), pa.string()),
+            pa.array(list(map(Message.partition, messages)), pa.int32()),
+            pa.array(list(map(Message.offset, messages)), pa.int64()),
+            pc.if_else(pc.equal(kind_array, 0), None, pa.array(times, pa.int64())).cast(
+                pa.timestamp("ms", tz="UTC")),
+            pc.take(_TIMESTAMP_TYPES, kind_array),
+            key_array,
+            value_array,
+            headers_array(list(map(Message.headers, messages))),
+            pa.array(list(map(Message.leader_epoch, messages)), pa.int32()),
+            pc.binary_length(key_array).cast(pa.int32()),
+            pc.binary_length(value_array).cast(pa.int32()),
+            utf8_text(key_array),
+        ],
+        schema=RECORD_SCHEMA,
+    )
+
+
+def headers_array(header_lists: list) -> pa.Array:
+    """list<struct<key, value>> from confluent-kafka header lists (None = no headers), order kept."""
+    lengths = [len(h) if h else 0 for h in header_lists]
+    flat = list(chain.from_iterable(filter(None, header_lists)))
+    names, values = zip(*flat) if flat else ((), ())
+    structs = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
+                                         fields=list(_HEADER_TYPE.value_type))
+    offsets = pa.array([0, *accumulate(lengths)], pa.int32())
+    return pa.ListArray.from_arrays(offsets, structs, type=_HEADER_TYPE)
+
+
+def utf8_text(binary: pa.Array) -> pa.Array:
+    """The binary values as strings where they are valid UTF-8, else null."""
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([utf8_or_none(b) for b in binary.to_pylist()], pa.string())
+
+
+def split_by_partition(table: pa.Table):
+    """Yield ((topic, partition), rows) for each partition in a batch table, rows in batch order."""
+    topics, partitions = table.column("topic"), table.column("partition")
+    first = (topics[0].as_py(), partitions[0].as_py())
+    if pc.all(pc.equal(partitions, first[1])).as_py() and pc.all(pc.equal(topics, first[0])).as_py():
+        yield first, table
+        return
+    pairs = pa.Table.from_arrays([topics, partitions], names=["topic", "partition"]).group_by(
+        ["topic", "partition"]).aggregate([]).to_pylist()
+    for pair in pairs:
+        mask = pc.and_(pc.equal(topics, pair["topic"]), pc.equal(partitions, pair["partition"]))
+        yield (pair["topic"], pair["partition"]), table.filter(mask)
+

@@ -1,0 +1,58 @@
+"""Preparation hooks of the partition-hash checks (split_key, partitioner, key_encoding,
+partition_count_change): the key hashes DuckDB cannot compute itself, registered on the dataset's
+connection before the checks' SQL runs."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from .hashes import PARTITIONERS, placement_hashes
+
+if TYPE_CHECKING:
+    from ..analysis.session import Dataset
+
+# Partitioners that place every non-null key alike are one candidate: the data cannot tell them apart.
+CANDIDATES = {name: name for name in PARTITIONERS if name != "librdkafka_fnv1a"}
+CANDIDATES["sarama_hash"] = "sarama_hash/librdkafka_fnv1a"
+
+
+# Macros the four checks' SQL shares: how a key and a time read in a finding's detail.
+MACROS = """
+CREATE OR REPLACE MACRO key_label(k) AS
+    CASE WHEN NOT regexp_matches(try(decode(k)), '[\\x00-\\x1f\\x7f]') THEN chr(39) || decode(k) || chr(39)
+         ELSE '0x' || lower(hex(k)) END;
+CREATE OR REPLACE MACRO iso_ms(t) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%gZ');
+"""
+
+
+def register_macros(dataset: Dataset) -> None:
+    """Define `key_label(key)` (quoted UTF-8 text, else 0x-hex) and `iso_ms(timestamp)` on the connection."""
+    dataset.connection.execute(MACROS)
+
+
+def register_key_hashes(dataset: Dataset) -> None:
+    """The macros, and the table `key_hashes(key, partitioner, hash)`: for every distinct non-empty
+    key of the dataset and every candidate partitioner, the hash whose `% n` is the key's partition."""
+    register_macros(dataset)
+    con = dataset.connection
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'key_hashes'").fetchall()[0][0]:
+        return
+    keys = con.sql("SELECT DISTINCT key FROM records WHERE octet_length(key) > 0").arrow().read_all().column("key")
+    progress = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]  # off when quiet
+    hashes = placement_hashes(keys, tuple(CANDIDATES), progress=progress)
+    long_table = pa.table({
+        "key": pa.chunked_array([chunk for _ in CANDIDATES for chunk in keys.chunks], type=keys.type),
+        "partitioner": pa.DictionaryArray.from_arrays(
+            np.repeat(np.arange(len(CANDIDATES), dtype=np.int8), len(keys)), list(CANDIDATES.values())),
+        "hash": pa.concat_arrays([pa.array(hashes[name], pa.int64()) for name in CANDIDATES]),
+    })
+    con.register("key_hashes_arrow", long_table)
+    con.execute("CREATE TABLE key_hashes AS SELECT * FROM key_hashes_arrow")
+    con.unregister("key_hashes_arrow")
+
+
+def prepare_partition_count_change(dataset: Dataset) -> None:
+    """partition_count_change compares each producer's records with its partitioner: load that first."""
+    dataset.use("partitioner")

@@ -1,0 +1,1 @@
+"""Notebook reports (`evkit report`, `evkit demo`) and the plots they draw."""

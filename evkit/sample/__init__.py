@@ -1,0 +1,1 @@
+"""The sample incident generator (`evkit synth`)."""

@@ -1,0 +1,1 @@
+"""The dataset directory format: layout, atomic files, offset intervals, manifests, records, writers."""
