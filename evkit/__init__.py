@@ -25,9 +25,9 @@ logging.getLogger("evkit").addHandler(logging.NullHandler())
 # processes, which need neither pandas nor papermill. To add a name: name -> "module:attribute"
 # (or "module" for a public module) here, and in __all__.
 _LAZY = {
-    "CheckReport": "evkit.analysis.checks:CheckReport",
+    "CheckReport": "evkit.analysis.findings:CheckReport",
     "Dataset": "evkit.analysis.session:Dataset",
-    "check": "evkit.analysis.checks:check",
+    "check": "evkit.analysis.session:check",
     "demo": "evkit.reporting.runner:demo",
     "dump": "evkit.cluster.dumper:dump",
     "open": "evkit.analysis.session:open",

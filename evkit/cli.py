@@ -71,7 +71,7 @@ def report_command(**options) -> int:
 
 def echo_report(result) -> None:
     """Finding counts, checks skipped, then the HTML report's path as the last line (scripts take `tail -1`)."""
-    from .analysis.checks import skipped_lines
+    from .analysis.findings import skipped_lines
 
     click.echo(f"findings: {result.counts['error']} error, {result.counts['warning']} warning, "
                f"{result.counts['info']} info ({result.findings})")
@@ -152,7 +152,7 @@ def partition_command(output_format, **options) -> int:
 def check_command(paths, output_format, **options) -> int:
     """Run the analysis checks over dump datasets.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""
-    from .analysis.checks import check
+    from .analysis.session import check
 
     result = check(*paths, **options)
     if output_format == "json":

@@ -7,6 +7,7 @@ Parquet files when a query runs, and DuckDB spills to a private temporary direct
 from __future__ import annotations
 
 import html
+import sys
 import shutil
 import tempfile
 import weakref
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
-from . import checks as registry
+from . import registry
+from .findings import GAP_NOUNS, SEVERITY_RANK, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
 from .tables import manifest_rows, overlapping, topic_rows
 from .verify import LoadedDataset, load_dataset, topic_names
@@ -40,6 +43,7 @@ class Dataset:
                  threads: int | None = None, quiet: bool = False):
         self.datasets = datasets
         self.fields = fields
+        self.quiet = quiet
         self._temp_dir = tempfile.mkdtemp(prefix="evkit-duckdb-")
         self._remove_temp_dir = weakref.finalize(self, shutil.rmtree, self._temp_dir, True)  # also if never closed
         config = {"temp_directory": self._temp_dir, "preserve_insertion_order": False}  # queries order explicitly
@@ -130,28 +134,22 @@ class Dataset:
             self.use(name)
 
     def _set_check_params(self) -> None:
-        for check_name, params in self.fields.check_params.items():
-            check = registry.CHECKS[check_name]
-            for param, value in params.items():
-                if param in check.text_params and isinstance(value, str):
-                    literal = sql_string(value)
-                elif param in check.params and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    literal = repr(value)
-                elif param in check.params or param in check.text_params:
-                    kind = "a number" if param in check.params else "a string"
-                    raise UsageError(f"config [checks.{check_name}].{param}: expected {kind}, got {value!r}")
-                else:
-                    raise UsageError(f"config [checks.{check_name}]: unknown parameter {param!r}; "
-                                     f"parameters are {', '.join(check.params + check.text_params) or 'none'}")
-                self.connection.execute(f"SET VARIABLE {check_name}_{param} = {literal}")
+        """Every check parameter as the DuckDB variable `<check>_<param>`: its default, or the config's value."""
+        for check in registry.CHECKS.values():
+            for param, value in check.settings(self.fields.check_params.get(check.name, {})).items():
+                literal = sql_string(value) if isinstance(value, str) else repr(value)
+                self.connection.execute(f"SET VARIABLE {check.name}_{param} = {literal}")
 
     def use(self, name: str) -> None:
-        """Load `evkit/sql/<name>.sql` (after the check's preparation hook, if any) once."""
+        """Load `evkit/analysis/sql/<name>.sql` once, after the checks it reads and its preparation hook."""
         if name in self._loaded:
             return
         check = registry.CHECKS.get(name)
-        if check is not None and check.prepare is not None:
-            check.prepare(self)
+        if check is not None:
+            for needed in check.after:
+                self.use(needed)
+            if check.prepare is not None:
+                check.prepare(self.connection)
         self.connection.execute(resources.files(__package__).joinpath(f"sql/{name}.sql").read_text())
         self._loaded.add(name)
 
@@ -251,6 +249,46 @@ class Dataset:
         """Entities whose events of one topic are spread over several partitions."""
         return self._view("out_of_order", "SELECT * FROM split_entities ORDER BY topic, entity")
 
+    @property
+    def topic_names(self) -> list[str]:
+        """The topics the datasets' manifests cover, sorted."""
+        return topic_names(self.datasets)
+
+    def check(self, checks: Iterable[str] | str | None = None, *, fail_on: str = "warning") -> CheckReport:
+        """Run the selected checks (default all) and return a CheckReport.
+
+        `exit_code` is 1 if any finding is at or above `fail_on` (info, warning, error), else 0. A check
+        that needs a field no topic maps (sequence_gap: `sequence`) is skipped, and the report says so.
+        The event fields are extracted once first (`materialize()`)."""
+        if fail_on not in SEVERITY_RANK:
+            raise UsageError(f"fail_on {fail_on!r}: expected one of {', '.join(SEVERITY_RANK)}")
+        selected = registry.select(checks)
+        topics = self.topic_names
+        skipped: dict[str, dict] = {}
+        runnable = {}
+        for owner, names in selected.items():
+            unmapped = registry.skipped_topics(owner, topics, self.fields)
+            partial = len(unmapped) < len(topics)
+            skipped |= {name: {"topics": unmapped, "reason": registry.skip_reason(owner, partial=partial)}
+                        for name in owner.emits if name in names and unmapped}
+            if partial or not unmapped:
+                runnable[owner] = names
+        self.materialize()
+        findings = []
+        for names in tqdm(runnable.values(), desc="checks", unit="check", disable=self.quiet, file=sys.stderr):
+            relation = self.findings(sorted(names))
+            columns = relation.columns
+            findings += [finding_to_json(dict(zip(columns, row))) for row in relation.fetchall()]
+        coverage = self.coverage_rows()
+        (records,), = self.records.count("*").fetchall()
+        gaps = None
+        if any(owner.name == "offset_gap" for owner in runnable):
+            found = dict(self.offset_gaps().aggregate("classification, count(*)", "classification").fetchall())
+            gaps = {kind: found.get(kind, 0) for kind in GAP_NOUNS}
+        findings.sort(key=lambda f: -SEVERITY_RANK[f["severity"]])
+        run = sorted(name for names in runnable.values() for name in names)
+        return CheckReport(findings, coverage, fail_on, records, run, skipped, gaps)
+
     def findings(self, checks: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
         """Every finding of the selected checks (default all), worst first, in the findings contract."""
         parts = []
@@ -332,3 +370,12 @@ def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = 
             raise UsageError(f"field {topic}:{name}: no topic {topic!r} in the dataset(s); topics are "
                              f"{', '.join(topics) or 'none'}")
     return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)
+
+
+def check(*paths: str | Path, checks: Iterable[str] | str | None = None,
+          fields: Mapping[str, str] | Iterable[str] | None = None, config: str | Path | Mapping | None = None,
+          fail_on: str = "warning", memory_limit: str | None = None, quiet: bool = False) -> CheckReport:
+    """Open the datasets, run the selected checks (default all) and return a CheckReport: `open()`
+    then `.check()`, as `evkit check` does."""
+    with open(*paths, fields=fields, config=config, memory_limit=memory_limit, quiet=quiet) as analysis:
+        return analysis.check(checks, fail_on=fail_on)

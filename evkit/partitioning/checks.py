@@ -1,17 +1,13 @@
 """Preparation hooks of the partition-hash checks (split_key, partitioner, key_encoding,
-partition_count_change): the key hashes DuckDB cannot compute itself, registered on the dataset's
-connection before the checks' SQL runs."""
+partition_count_change): the key hashes DuckDB cannot compute itself, registered on an analysis
+session's DuckDB connection before the checks' SQL runs (evkit/analysis/registry.py names them)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import duckdb
 import numpy as np
 import pyarrow as pa
 
 from .hashes import PARTITIONERS, placement_hashes
-
-if TYPE_CHECKING:
-    from ..analysis.session import Dataset
 
 # Partitioners that place every non-null key alike are one candidate: the data cannot tell them apart.
 CANDIDATES = {name: name for name in PARTITIONERS if name != "librdkafka_fnv1a"}
@@ -27,16 +23,15 @@ CREATE OR REPLACE MACRO iso_ms(t) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%gZ');
 """
 
 
-def register_macros(dataset: Dataset) -> None:
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Define `key_label(key)` (quoted UTF-8 text, else 0x-hex) and `iso_ms(timestamp)` on the connection."""
-    dataset.connection.execute(MACROS)
+    con.execute(MACROS)
 
 
-def register_key_hashes(dataset: Dataset) -> None:
+def register_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
     """The macros, and the table `key_hashes(key, partitioner, hash)`: for every distinct non-empty
     key of the dataset and every candidate partitioner, the hash whose `% n` is the key's partition."""
-    register_macros(dataset)
-    con = dataset.connection
+    register_macros(con)
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'key_hashes'").fetchall()[0][0]:
         return
     keys = con.sql("SELECT DISTINCT key FROM records WHERE octet_length(key) > 0").arrow().read_all().column("key")
@@ -51,8 +46,3 @@ def register_key_hashes(dataset: Dataset) -> None:
     con.register("key_hashes_arrow", long_table)
     con.execute("CREATE TABLE key_hashes AS SELECT * FROM key_hashes_arrow")
     con.unregister("key_hashes_arrow")
-
-
-def prepare_partition_count_change(dataset: Dataset) -> None:
-    """partition_count_change compares each producer's records with its partitioner: load that first."""
-    dataset.use("partitioner")

@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 
 import evkit
-from evkit.analysis.checks import check
+from evkit import check
 from evkit.store.records import records_table
 from evkit.store.writer import write_records
 from evkit.partitioning.hashes import partition_all

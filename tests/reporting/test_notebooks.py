@@ -15,7 +15,7 @@ import pytest
 from support.dumping import dataset_rows
 
 from evkit import plots
-from evkit.analysis.checks import check
+from evkit import check
 from evkit.reporting.runner import report
 
 from support import REPO

@@ -18,7 +18,7 @@ import pytest
 from support.analysis_data import clean_stream, write
 from support.dumping import dataset_rows
 
-from evkit.analysis.checks import check
+from evkit import check
 from evkit.cli import main
 from evkit.errors import UsageError
 from evkit.reporting.runner import prepare_review, report

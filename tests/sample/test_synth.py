@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from support.dumping import dataset_rows
 
-from evkit.analysis.checks import check
+from evkit import check
 from evkit.cli import main
 from evkit.store.layout import data_files
 from evkit.partitioning.hashes import partition_keys

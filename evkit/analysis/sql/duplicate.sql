@@ -60,7 +60,7 @@ GROUP BY kind, cluster_id, topic, identity, same_key, same_value;
 CREATE OR REPLACE VIEW republications AS
 WITH later AS (
     SELECT *, coalesce(abs(epoch_ms(timestamp) - epoch_ms(lag(timestamp) OVER by_offset))   -- either way in time
-                       > coalesce(getvariable('duplicate_burst_window_ms'), 60000), true) AS starts_burst
+                       > getvariable('duplicate_burst_window_ms'), true) AS starts_burst
     FROM duplicate_copies
     WHERE copy_no > 1
     WINDOW by_offset AS (PARTITION BY cluster_id, topic, partition ORDER BY "offset")
@@ -80,7 +80,7 @@ SELECT cluster_id, topic, partition, count(*) AS copies,
        min(timestamp) AS first_ts, max(timestamp) AS last_ts
 FROM numbered
 GROUP BY cluster_id, topic, partition, burst
-HAVING count(*) >= coalesce(getvariable('duplicate_burst_min'), 10);
+HAVING count(*) >= getvariable('duplicate_burst_min');
 
 CREATE OR REPLACE VIEW duplicate_findings AS
 SELECT 'duplicate' AS "check", 'warning' AS severity, topic, partition, key, offsets,

@@ -10,7 +10,7 @@
 -- producers (event times from different clocks are compared as if they were one).
 
 CREATE OR REPLACE VIEW late_events AS
-WITH tolerance AS (SELECT coalesce(getvariable('out_of_order_tolerance_ms'), 0) AS ms),
+WITH tolerance AS (SELECT getvariable('out_of_order_tolerance_ms') AS ms),
 late_in_partition AS MATERIALIZED (
     -- a running maximum includes the event itself: max > own time <=> an earlier event was later
     SELECT * FROM (

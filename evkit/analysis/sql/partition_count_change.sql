@@ -12,7 +12,7 @@
 -- Needs the partitioner check's views and evkit.hashchecks' macros.
 
 CREATE OR REPLACE MACRO partition_count_change_min_records() AS
-    coalesce(getvariable('partition_count_change_min_records'), 20);
+    getvariable('partition_count_change_min_records');
 
 CREATE OR REPLACE VIEW unplaced_groups AS   -- record groups the producer's best candidate does not explain today
 SELECT f.cluster_id, f.topic, p.producer, f.partitioner, f.partition, f.n, f.offsets, f.first_ts, f.last_ts,

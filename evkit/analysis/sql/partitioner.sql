@@ -3,7 +3,7 @@
 -- when records sit where no known partitioner puts them.
 --
 -- Producer: records carry no client.id, so a producer is the value of a record header (name:
--- variable partitioner_producer_header, default 'producer'). Records without that header are split
+-- variable partitioner_producer_header, default 'producer' in evkit/analysis/registry.py). Records without that header are split
 -- into inferred producers by placement: the candidate partitioners are ranked by how many of the
 -- topic's untagged records they explain, and each record goes to the first that explains it
 -- ('(no header) java_murmur2', ...; '(no header) unexplained' if none). Each inferred producer's key
@@ -12,7 +12,7 @@
 -- n) goes to the higher-ranked one; it needs many distinct keys.
 --
 -- Fit: a candidate explains a record when `hash % partition_count = partition` (hashes from
--- key_hashes, made by evkit.hashchecks; partition count recorded by the dump). A candidate is
+-- key_hashes, made by evkit/partitioning/checks.py; partition count recorded by the dump). A candidate is
 -- consistent with a producer when it explains at least min_fit (default 0.99) of its keyed records:
 -- not 1.0 so that a few records sent to an explicit partition do not hide the partitioner, while a
 -- wrong partitioner explains about 1/n of them (at most 50%, for n = 2). Several consistent
@@ -20,8 +20,8 @@
 -- Confidence = the share of the producer's keyed records the named partitioner explains.
 -- Null and empty keys are left out: clients send them to random, sticky or fixed partitions.
 
-CREATE OR REPLACE MACRO producer_header_name() AS coalesce(getvariable('partitioner_producer_header'), 'producer');
-CREATE OR REPLACE MACRO partitioner_min_fit() AS coalesce(getvariable('partitioner_min_fit'), 0.99);
+CREATE OR REPLACE MACRO producer_header_name() AS getvariable('partitioner_producer_header');
+CREATE OR REPLACE MACRO partitioner_min_fit() AS getvariable('partitioner_min_fit');
 
 CREATE OR REPLACE VIEW topic_partition_counts AS
 SELECT m.cluster_id, m.topic, coalesce(any_value(t.partition_count), max(m.partition) + 1) AS partition_count

@@ -44,7 +44,7 @@ gaps AS (
 )
 SELECT g.cluster_id, g.topic, g.entity,
        g.sequence + 1 AS missing_from, g.next_sequence - 1 AS missing_to, g.next_sequence - g.sequence - 1 AS missing,
-       CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(g.next_timestamp) > coalesce(getvariable('sequence_gap_unseen_ms'), 10000)
+       CASE WHEN epoch_ms(t.tail_ts) - epoch_ms(g.next_timestamp) > getvariable('sequence_gap_unseen_ms')
             THEN 'lost' ELSE 'unseen' END AS status,
        g.sequence AS before_sequence, g.partition AS before_partition, g."offset" AS before_offset,
        g.timestamp AS before_ts, g.event_id AS before_event_id,

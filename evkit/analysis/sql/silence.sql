@@ -35,8 +35,8 @@ GROUP BY cluster_id, topic, entity;
 
 CREATE OR REPLACE VIEW silences AS
 WITH params AS (
-    SELECT coalesce(getvariable('silence_factor'), 20) AS factor, coalesce(getvariable('silence_min_events'), 20) AS min_events,
-           coalesce(getvariable('silence_min_ms'), 1000) AS min_ms
+    SELECT getvariable('silence_factor') AS factor, getvariable('silence_min_events') AS min_events,
+           getvariable('silence_min_ms') AS min_ms
 ),
 quiet AS (
     SELECT i.*, epoch_ms(i.time) - epoch_ms(i.previous_time) AS silence_ms,

@@ -1,0 +1,123 @@
+"""What a run of checks found: findings as JSON-ready dicts, and the report with its summary, text
+and exit code."""
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def finding_to_json(row: Mapping[str, Any]) -> dict:
+    """A findings row as a JSON-ready dict: key as text where valid UTF-8, else base64 + key_encoding."""
+    out = {name: row[name] for name in ("check", "severity", "topic", "partition")}
+    key = row["key"]
+    if key is not None:
+        try:
+            out["key"] = bytes(key).decode("utf-8")
+        except UnicodeDecodeError:
+            out["key"], out["key_encoding"] = base64.b64encode(bytes(key)).decode(), "base64"
+    else:
+        out["key"] = None
+    out["offsets"] = list(row["offsets"] or [])
+    out["event_ids"] = list(row["event_ids"] or [])
+    for name in ("first_ts", "last_ts"):
+        value = row[name]
+        out[name] = iso_utc(value) if isinstance(value, datetime) else value
+    out["detail"] = row["detail"]
+    return out
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds (microseconds when present): 2023-11-14T22:13:20.000Z."""
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+# Offset-gap classifications (evkit/sql/offset_gap.sql) as nouns for the text summary, in display order.
+GAP_NOUNS = {"transaction_marker": "transaction marker", "transaction_aborted": "aborted transaction",
+             "compaction": "compacted range", "retention": "retention hole", "not_dumped": "undumped range",
+             "unexplained": "unexplained gap"}
+
+
+@dataclass
+class CheckReport:
+    """What `evkit.check` found: findings (JSON-ready dicts, worst first), coverage, what ran and what
+    was skipped (finding name -> topics not checked and why), offset gaps by classification (None when
+    offset_gap was not selected), the records read, and the exit code."""
+
+    findings: list[dict]
+    coverage: list[tuple]
+    fail_on: str
+    records: int
+    run: list[str]
+    skipped: dict[str, dict]
+    offset_gaps: dict[str, int] | None
+
+    @property
+    def summary(self) -> dict:
+        """Records read, finding counts per check run and severity, skipped checks, offset gaps."""
+        counts = Counter((f["check"], f["severity"]) for f in self.findings)
+        return {"records": self.records, "run": self.run, "skipped": self.skipped,
+                "findings": {name: {s: counts[name, s] for s in reversed(SEVERITY_RANK)} for name in self.run},
+                "offset_gaps": self.offset_gaps}
+
+    @property
+    def exit_code(self) -> int:
+        """0 = no finding at or above `fail_on`, 1 = at least one."""
+        threshold = SEVERITY_RANK[self.fail_on]
+        return int(any(SEVERITY_RANK[f["severity"]] >= threshold for f in self.findings))
+
+    def write_json(self, out: TextIO) -> None:
+        """One finding per line, then the summary as the last line: `{"summary": {...}}`."""
+        for finding in self.findings:
+            out.write(json.dumps(finding, ensure_ascii=False) + "\n")
+        out.write(json.dumps({"summary": self.summary}, ensure_ascii=False) + "\n")
+
+    def to_text(self, *, limit: int = 20) -> str:
+        """Counts per check and severity, offset gaps, skipped checks, field coverage problems, then the
+        worst findings."""
+        counts = Counter((f["check"], f["severity"]) for f in self.findings)
+        lines = [f"{len(self.findings)} finding(s)" + (":" if counts else "")]
+        lines += [f"  {check:<20} {severity:<8} {n}" for (check, severity), n in sorted(counts.items())]
+        if self.offset_gaps is not None:
+            lines.append(gaps_line(self.offset_gaps))
+        lines += skipped_lines(self.run, self.skipped)
+        gaps = [row for row in self.coverage if row[3] and (row[6] or row[8])]
+        if gaps:
+            lines.append("field coverage (records lacking a field):")
+            lines += [f"  {topic} {name} ({source}): {missing} of {records} missing, {not_json} not JSON, "
+                      f"{bad} unparseable" for topic, name, source, _, records, _, missing, not_json, bad in gaps]
+        if self.findings:
+            lines.append(f"worst {min(limit, len(self.findings))}:")
+            for f in self.findings[:limit]:
+                where = f["topic"] if f["partition"] is None else f"{f['topic']}/{f['partition']}"
+                lines.append(f"  [{f['severity']}] {f['check']} {where}: {f['detail']}")
+        return "\n".join(lines)
+
+
+def skipped_lines(run: list[str], skipped: dict[str, dict]) -> list[str]:
+    """`skipped sequence_gap, sequence_regression[ on TOPICS]: reason`, one line per reason; `on TOPICS`
+    when the checks ran on the other topics."""
+    by_reason: dict[tuple, list[str]] = {}
+    for name, skip in skipped.items():
+        by_reason.setdefault((name in run, tuple(skip["topics"]), skip["reason"]), []).append(name)
+    return [f"skipped {', '.join(names)}" + (f" on {', '.join(topics)}" if partial else "") + f": {reason}"
+            for (partial, topics, reason), names in by_reason.items()]
+
+
+def gaps_line(gaps: dict[str, int]) -> str:
+    """`offset gaps: 60, all explained: 50 transaction markers, 10 aborted transactions`."""
+    total = sum(gaps.values())
+    if not total:
+        return "offset gaps: none"
+    verdict = "not all explained" if gaps["unexplained"] else "all explained"
+    kinds = ", ".join(f"{n} {GAP_NOUNS[kind]}{'s' if n > 1 else ''}" for kind, n in gaps.items() if n)
+    return f"offset gaps: {total}, {verdict}: {kinds}"
+
