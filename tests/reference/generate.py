@@ -8,6 +8,11 @@ Java's, consistent = CRC-32, fnv1a), at random, or for an earlier partition coun
 as text, 4-byte integers or JSON strings. Faults drawn per event: sequence holes, repeats and
 regressions, exact and logical duplicates, re-published ranges, late event times, silences, null
 and empty keys, tombstones, non-JSON values, missing and unparseable fields.
+
+For the rules (docs/rules.md), half the scenarios add topics `req` and `ack` (`rule_logs`):
+requests and their acknowledgements (in time, late, missing, repeated, orphaned, retried), bursts
+of pings and growing documents; every scenario draws rate, flow and custom-SQL rules (`rule_tables`)
+over them and the other topics, and size thresholds.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ class Scenario:
     mappings: dict[str, dict[str, str]]  # topic -> the analyst's field sources
     transactional: dict[str, bool]
     params: dict[str, dict[str, float | str]] = field(default_factory=dict)
+    rules: dict[str, dict[str, dict]] = field(default_factory=dict)  # {"rates": {name: table}, "flows": ..., "rules": ...}
 
     def dumped_rows(self, dump: Dump) -> list[dict]:
         return [row for (topic, partition), (start, end) in dump.ranges.items()
@@ -55,7 +61,8 @@ class Scenario:
         """The evkit config (TOML as a mapping) with this scenario's mappings and parameters."""
         topics = {t: {**m, **({"transactional": self.transactional[t]} if t in self.transactional else {})}
                   for t, m in self.mappings.items()}
-        return {"topics": topics, "checks": self.params}
+        return {"topics": topics, "checks": self.params,
+                **{kind: tables for kind, tables in self.rules.items() if tables}}
 
     def stream(self, end_fixed_at: dict[int, int]) -> Stream:
         """What the model sees: every dumped record once, one DumpedRange per dump and partition."""
@@ -80,7 +87,7 @@ class Scenario:
             fields={t: {**DEFAULT_SOURCES, **self.mappings.get(t, {})} for t, _ in self.partition_counts.items()},
             explicit={t: set(self.mappings.get(t, {})) for t in self.partition_counts},
             transactional={t: self.transactional.get(t) for t in self.partition_counts},
-            params=self.params,
+            params=self.params, rules=self.rules,
         )
 
 
@@ -252,6 +259,12 @@ def scenarios(draw) -> Scenario:
     logs = {}
     for topic in topics:
         logs.update(topic_log(draw, topic, partition_counts[topic], "compact" in configs[topic]["cleanup.policy"]))
+    rule_topics = draw(st.booleans())
+    if rule_topics:  # the rules' topics: requests, acknowledgements, bursts, growing documents
+        for topic in RULE_TOPICS:
+            partition_counts[topic] = draw(st.integers(1, 3))
+            configs[topic] = {"cleanup.policy": "delete"}
+        logs.update(rule_logs(draw, partition_counts))
     dumps = dumps_of(draw, logs)
     separate_overlaps(dumps)
     mappings = {}
@@ -260,6 +273,10 @@ def scenarios(draw) -> Scenario:
                    "event_type": "$.type"}
         mappings[topic] = {name: source for name, source in options.items() if draw(st.booleans())}
     transactional = {t: draw(st.booleans()) for t in topics if draw(st.integers(0, 3)) == 0}
+    if rule_topics:
+        for topic in RULE_TOPICS:
+            mappings[topic] = {"event_type": "$.type", **{name: source for name, source in
+                               {"event_id": "$.id", "event_time": "$.ts", "entity": "$.user"}.items() if draw(st.booleans())}}
     params = {
         "duplicate": {"burst_min": draw(st.sampled_from([3, 10])), "burst_window_ms": draw(st.sampled_from([200, 60000]))},
         "sequence_gap": {"unseen_ms": draw(st.sampled_from([0, 10000, 60000]))},
@@ -269,4 +286,87 @@ def scenarios(draw) -> Scenario:
         "partitioner": {"min_fit": draw(st.sampled_from([0.99, 0.8]))},
         "partition_count_change": {"min_records": draw(st.sampled_from([3, 20]))},
     }
-    return Scenario("synthetic", partition_counts, configs, logs, dumps, mappings, transactional, params)
+    params["size"] = {"max_bytes": draw(st.sampled_from([100, 150, 524288])),
+                      "growth_factor": draw(st.sampled_from([2, 10])), "min_versions": draw(st.sampled_from([2, 3, 10]))}
+    return Scenario("synthetic", partition_counts, configs, logs, dumps, mappings, transactional, params,
+                    rule_tables(draw, topics))
+
+
+# --- the rules' data and definitions (docs/rules.md) ---------------------------------------------
+
+RULE_TOPICS = ("req", "ack")
+CUSTOM_QUERY = "SELECT topic, partition, key, [\"offset\"] AS offsets FROM events WHERE event_type = 'retry'"
+
+
+def rule_logs(draw, partition_counts: dict[str, int]) -> dict[tuple[str, int], list[dict | None]]:
+    """Requests (topic `req`) and their acknowledgements (topic `ack`, same trace, `cause` = the
+    request's id) told as stories: in time, late, missing, repeated, orphaned, retried; bursts of
+    pings and documents that grow (in `req`). Broker times follow the stories; event times lag them
+    by 0 or 300 ms."""
+    entries = []  # (broker ms, topic, entity, type, trace, extra value fields)
+    now = BASE_MS
+    for story_number in range(draw(st.integers(0, 20))):
+        now += draw(st.sampled_from([0, 1, 50, 400, 1000, 5000]))
+        story = draw(st.sampled_from(["ok", "ok", "late", "missing", "repeated", "orphan", "retry", "burst", "grow"]))
+        entity = draw(st.integers(0, 3))
+        trace = f"{0xabc00000 + story_number:032x}"
+        cause = f"r{story_number}"
+        if story == "burst":
+            moment = now
+            for _ in range(draw(st.integers(2, 8))):
+                moment += draw(st.sampled_from([0, 1, 5, 30]))
+                entries.append((moment, "req", entity, "ping", trace, {}))
+            continue
+        if story == "grow":
+            pad = draw(st.integers(1, 20))
+            for version in range(draw(st.integers(2, 8))):
+                entries.append((now + 10 * version, "req", entity, "doc", trace, {"pad": "x" * (pad << version)}))
+            continue
+        if story != "orphan":
+            entries.append((now, "req", entity, "req", trace, {"id": cause}))
+        if story == "retry":
+            entries.append((now + 5, "req", entity, "req", trace, {"id": cause}))
+        delays = {"ok": [draw(st.sampled_from([0, 10, 90, 900]))], "late": [draw(st.sampled_from([1500, 20_000]))],
+                  "missing": [], "repeated": [10, draw(st.sampled_from([20, 3000]))], "orphan": [10], "retry": [50]}[story]
+        for delay in delays:
+            entries.append((now + delay, "ack", entity, "ack", trace, {"cause": cause}))
+    logs: dict[tuple[str, int], list[dict | None]] = {(t, p): [] for t in RULE_TOPICS for p in range(partition_counts[t])}
+    for number, (moment, topic, entity, kind, trace, extra) in enumerate(sorted(entries, key=lambda e: e[0])):
+        key = f"u{entity}".encode()
+        count = partition_counts[topic]
+        partition = confluent_kafka.murmur2(key, count) if draw(st.booleans()) else draw(st.integers(0, count - 1))
+        event_ms = moment - draw(st.sampled_from([0, 0, 0, 300]))
+        value = {"id": f"{topic}-{number}", "seq": number, "ts": event_ms, "type": kind, "user": f"u{entity}", **extra}
+        row = {"topic": topic, "timestamp": moment, "key": key, "value": json.dumps(value).encode(),
+               "headers": [("traceparent", f"00-{trace}-{number:016x}-01".encode())]}
+        log = logs[(topic, partition)]
+        log.append({**row, "partition": partition, "offset": len(log)})
+    return logs
+
+
+def rule_tables(draw, topics: list[str]) -> dict[str, dict[str, dict]]:
+    """Rate, flow and custom rules over the rules' topics and the first ordinary topic."""
+    first = topics[0]
+    rates = {
+        "pings": {"topic": "req", "per": draw(st.sampled_from(["entity", "key", "partition", "topic", "$.user", "trace_id"])),
+                  "max": draw(st.sampled_from([1, 2, 4])), "window": draw(st.sampled_from(["10ms", "100ms", "1s"]))},
+        "busy": {"topic": first, "per": draw(st.sampled_from(["key", "entity", "partition"])),
+                 "max": draw(st.sampled_from([2, 5])), "window": draw(st.sampled_from(["1ms", "10ms", "1s"]))},
+    }
+    where = draw(st.sampled_from([None, "ping", "event_type IN ('req', 'ping')"]))
+    if where:
+        rates["pings"]["where"] = where
+    where = draw(st.sampled_from([None, "bet", "sequence % 2 = 0"]))
+    if where:
+        rates["busy"]["where"] = where
+    correlation = draw(st.sampled_from([{}, {"by": "trace_id"}, {"by_from": "$.id", "by_to": "$.cause"}]))
+    flows = {
+        "acked": {"from": "req", "from_type": "req", "to": "ack", "to_type": "ack", **correlation,
+                  "within": draw(st.sampled_from(["100ms", "1s"])), "expect": draw(st.sampled_from(["one", "at_least_one"]))},
+        "retried": {"from": first, "from_type": "bet", "to": first, "to_type": "retry", "by": "$.id",
+                    "within": draw(st.sampled_from(["10ms", "5s"])), "expect": draw(st.sampled_from(["one", "at_least_one"]))},
+    }
+    if draw(st.booleans()):
+        flows["retried"]["from_where"] = "value_size > 100"
+    custom = {"retries": {"query": CUSTOM_QUERY}} if draw(st.booleans()) else {}
+    return {"rates": rates, "flows": flows, "rules": custom}

@@ -50,6 +50,7 @@ class DumpedRange:
     isolation: str | None
     skipped: tuple[tuple[int, int], ...] = ()
     end_fixed_at: int | None = None
+    high_watermark: int | None = None  # the partition's end when the dump fixed its own; None: = end
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Stream:
     `fields[topic]` maps event field -> source (key, timestamp, header:<name>, $.json.path) after
     defaults are applied; `explicit[topic]` names the fields the analyst chose (field_coverage
     reports only those); `transactional[topic]` is the config's override (None: infer);
-    `params[check][name]` overrides a check parameter's default.
+    `params[check][name]` overrides a check parameter's default; `rules` holds the config's rule
+    tables as TOML gives them: {"rates": {name: {...}}, "flows": {...}, "rules": {...}} (docs/rules.md).
     """
 
     records: list[Record]
@@ -79,6 +81,7 @@ class Stream:
     explicit: dict[str, set[str]] = field(default_factory=dict)
     transactional: dict[str, bool | None] = field(default_factory=dict)
     params: dict[str, dict[str, float | str]] = field(default_factory=dict)
+    rules: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def param(self, check: str, name: str, default):
         return self.params.get(check, {}).get(name, default)
