@@ -121,6 +121,16 @@ def is_burst(f) -> bool:
     return f["check"] == "duplicate" and facts(f).get("kind") == "burst"
 
 
+def flow_effects(f) -> list[tuple]:
+    """(topic, partition, offset) of a flow finding's effects: facts.effects; an orphan is its own."""
+    fx = facts(f)
+    if fx.get("effects"):
+        return [tuple(e) for e in fx["effects"]]
+    if fx.get("kind") == "orphan" and f.get("partition") is not None and f.get("offsets"):
+        return [(f["topic"], f["partition"], f["offsets"][0])]
+    return []
+
+
 def burst_window(f) -> tuple:
     """(first, last) of a rate finding's whole burst (facts.burst), else of its worst window."""
     b = facts(f).get("burst") or {}
@@ -205,6 +215,8 @@ class _Grouper:
             self.claim(cause, [b])
 
             def inside(f):
+                if f["check"] == "flow":  # a flow finding is the cause's topic; its effects may be here
+                    return any(t == topic and p == part and lo <= o <= hi for t, p, o in flow_effects(f))
                 if f["topic"] != topic:
                     return False
                 if f["check"] == "duplicate":

@@ -208,11 +208,17 @@ def test_burst_absorbs_its_copies_regressions_and_late_copies_only_inside():
     regression = F("sequence_regression", partition=2, key="k", offsets=[99, 100])
     outside = F("out_of_order", partition=2, key="k", offsets=[110])
     other_partition = F("out_of_order", partition=3, key="k", offsets=[105])
-    findings, cs = causes.group([burst, *dups, inside, regression, outside, other_partition])
+    # issue 14's flow: a goal in another topic repriced twice, the second repricing being a copy
+    repeated = F("flow", topic="m", partition=0, key="trace", offsets=[7, 55, 105], rule="goal_repriced",
+                 kind="repeated", effects=[["t", 1, 55], ["t", 2, 105]])
+    elsewhere = F("flow", topic="m", partition=0, key="trace2", offsets=[8, 56, 120], rule="goal_repriced",
+                  kind="repeated", effects=[["t", 1, 56], ["t", 2, 120]])
+    findings, cs = causes.group([burst, *dups, inside, regression, repeated, elsewhere, outside, other_partition])
     rep = next(c for c in cs if c["kind"] == "republication")
-    assert rep["findings"] == {"duplicate": 11, "out_of_order": 1, "sequence_regression": 1}
+    assert rep["findings"] == {"duplicate": 11, "flow": 1, "out_of_order": 1, "sequence_regression": 1}
+    assert rep["topics"] == ["m", "t"]
     assert rep["summary"] == "t/2: offsets 100–109 re-publish 1:50–59 (10 records, 30.0 s later)"
-    assert rep["partitions"] == {"t": [1, 2]}
+    assert rep["partitions"] == {"m": [0], "t": [1, 2]}
     assert findings[-2]["cause"] != rep["id"] and findings[-1]["cause"] != rep["id"]
 
 
@@ -421,7 +427,9 @@ def random_findings(rng: random.Random):
                     fx["burst"]["first_ts"], fx["burst"]["last_ts"] = fx["burst"]["last_ts"], fx["burst"]["first_ts"]
         elif check in ("size", "flow"):
             if rng.random() < 0.5:
-                fx = {"rule": rng.choice(["", "f1"]), "kind": rng.choice(["growing", "too_large", "missing"])}
+                fx = {"rule": rng.choice(["", "f1"]), "kind": rng.choice(["growing", "too_large", "repeated", "orphan"])}
+                if check == "flow" and rng.random() < 0.5:
+                    fx["effects"] = [[rng.choice(topics), rng.randrange(3), rng.randrange(40)]]
         elif check == "silence":
             key = rng.choice(["k1", None])
         elif check == "offset_gap":

@@ -132,13 +132,21 @@ def assign(findings, gap_ms=600_000):
         for b in bursts:
             fb = findings[b]
             p, lo, hi = copies_of(fb)
-            if f["topic"] != fb["topic"]:
+            if f["topic"] != fb["topic"] and f["check"] != "flow":
                 continue
             hit = False
             if f["check"] == "duplicate":
                 hit = any(q == p and lo <= o <= hi for q, o in positions(f))
             elif f["check"] in ("out_of_order", "sequence_regression"):
                 hit = f.get("partition") == p and bool(f.get("offsets")) and lo <= f["offsets"][-1] <= hi
+            elif f["check"] == "flow":
+                if facts(f).get("effects"):
+                    effects = [tuple(e) for e in facts(f)["effects"]]
+                elif facts(f).get("kind") == "orphan" and f.get("partition") is not None and f.get("offsets"):
+                    effects = [(f["topic"], f["partition"], f["offsets"][0])]
+                else:
+                    effects = []
+                hit = any(t == fb["topic"] and q == p and lo <= o <= hi for t, q, o in effects)
             elif f["check"] == "rate":
                 hit = f.get("partition") == p and overlaps(ts(f.get("first_ts")), ts(f.get("last_ts")),
                                                            ts(fb.get("first_ts")), ts(fb.get("last_ts")))
