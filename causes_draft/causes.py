@@ -60,12 +60,6 @@ def _ts(value):
     return datetime.fromisoformat(text)
 
 
-def _iso(dt):
-    if dt is None:
-        return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
 def facts(f) -> dict:
     return f.get("facts") or {}
 
@@ -449,7 +443,8 @@ def group(findings: list[dict], *, episode_gap_ms: int = DEFAULT_EPISODE_GAP_MS)
         for i in cause.members:
             copies[i]["cause"] = cid
         causes.append(_describe(cid, cause, grouper))
-    causes.sort(key=lambda c: (-SEVERITY_RANK[c["severity"]], -c["total"], c["first_ts"] or "~", c["id"]))
+    causes.sort(key=lambda c: (-SEVERITY_RANK[c["severity"]], -c["total"], c["first_ts"] is None,
+                               _ts(c["first_ts"]) or datetime.min, c["id"]))
     return copies, causes
 
 
@@ -479,8 +474,9 @@ def _describe(cid, cause, g):
         producers.update(fx.get("producers") or ())
         for e in fx.get("encodings") or ():
             producers.update(e.get("producers") or ())
-    firsts = [g.first[i] for i in cause.members if g.first[i] is not None]
-    lasts = [g.last[i] for i in cause.members if g.last[i] is not None]
+    # the members' own strings (milliseconds or microseconds, as the findings wrote them)
+    firsts = [i for i in cause.members if g.first[i] is not None]
+    lasts = [i for i in cause.members if g.last[i] is not None]
     counts = Counter(f["check"] for f in members)
     return {
         "id": cid,
@@ -490,8 +486,8 @@ def _describe(cid, cause, g):
         "topics": topics,
         "partitions": {t: sorted(parts[t]) for t in topics if parts[t]},
         "producers": sorted(producers),
-        "first_ts": _iso(min(firsts)) if firsts else None,
-        "last_ts": _iso(max(lasts)) if lasts else None,
+        "first_ts": g.f[min(firsts, key=g.first.__getitem__)]["first_ts"] if firsts else None,
+        "last_ts": g.f[max(lasts, key=g.last.__getitem__)]["last_ts"] if lasts else None,
         "findings": dict(sorted(counts.items())),
         "total": len(members),
     }

@@ -346,8 +346,7 @@ def compare(findings, gap_ms=600_000):
         w = want[c["id"]]
         assert (c["kind"], c["severity"], c["findings"], c["topics"]) == \
             (w["kind"], w["severity"], dict(sorted(w["findings"].items())), sorted(w["topics"]))
-        assert c["first_ts"] == (causes._iso(w["first"]) if w["first"] else None)
-        assert c["last_ts"] == (causes._iso(w["last"]) if w["last"] else None)
+        assert (reference.ts(c["first_ts"]), reference.ts(c["last_ts"])) == (w["first"], w["last"])
 
 
 def test_reference_model_agrees_on_the_sample(sample):
