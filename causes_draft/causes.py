@@ -713,3 +713,57 @@ def _split_tail(split_keys, split_entities) -> str:
         n = len(split_entities)
         parts.append(f"{n:,} {'entity' + chr(39) + 's' if n == 1 else 'entities' + chr(39)} order across partitions lost")
     return ": " + ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing causes
+
+
+def _counts_text(cause) -> str:
+    parts = sorted(cause["findings"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{n:,} {check}" for check, n in parts)
+
+
+def to_text(causes: list[dict], *, limit: int | None = None) -> list[str]:
+    """Lines for `evkit check`: the causes worst first, one line each, with their findings per check."""
+    if not causes:
+        return ["no causes: nothing was found"]
+    total = sum(c["total"] for c in causes)
+    shown = causes if limit is None else causes[:limit]
+    lines = [f"{len(causes)} cause{'s' if len(causes) != 1 else ''} of {total:,} finding{'s' if total != 1 else ''}, worst first:"]
+    width = len(str(len(shown)))
+    for n, c in enumerate(shown, 1):
+        lines.append(f"  {n:>{width}}. [{c['severity']}] {c['summary']}")
+        lines.append(f"  {'':>{width}}  {c['total']:,} finding{'s' if c['total'] != 1 else ''} "
+                     f"({_counts_text(c)}); {c['id']}")
+    if len(shown) < len(causes):
+        lines.append(f"  … {len(causes) - len(shown)} more")
+    return lines
+
+
+SEVERITY_COLOURS = {"error": "#b00020", "warning": "#9a6700", "info": "#0b5cad"}
+
+
+def to_html(causes: list[dict], *, title: str | None = None) -> str:
+    """The verdict as HTML: a headline and the causes worst first (severity, summary, extent)."""
+    from html import escape
+
+    total = sum(c["total"] for c in causes)
+    head = (f"{len(causes)} cause{'s' if len(causes) != 1 else ''} behind {total:,} finding{'s' if total != 1 else ''}"
+            if causes else "Nothing found")
+    rows = []
+    for c in causes:
+        colour = SEVERITY_COLOURS.get(c["severity"], "#333")
+        when = ""
+        if c.get("first_ts"):
+            when = f"{_clock(c['first_ts'])}–{_clock(c['last_ts'])} UTC · "
+        rows.append(
+            f'<li class="evkit-cause" data-cause="{escape(c["id"])}" style="margin:0 0 6px 0">'
+            f'<span style="display:inline-block;min-width:4.5em;font-weight:600;color:{colour}">{escape(c["severity"])}</span>'
+            f'<span class="evkit-cause-summary">{escape(c["summary"])}</span>'
+            f'<div style="margin-left:4.5em;color:#555;font-size:85%">{escape(when)}{c["total"]:,} '
+            f'finding{"s" if c["total"] != 1 else ""}: {escape(_counts_text(c))}</div></li>')
+    title_html = f"<h1 style='margin:0 0 4px 0'>{escape(title)}</h1>" if title else ""
+    return (f'<div class="evkit-verdict">{title_html}<p style="font-size:120%;margin:4px 0 8px 0"><b>{escape(head)}</b>'
+            f'{", worst first" if causes else ""}</p>'
+            f'<ol style="padding-left:1.4em;margin:0">{"".join(rows)}</ol></div>')

@@ -453,3 +453,15 @@ def random_findings(rng: random.Random):
 def test_reference_model_agrees_on_random_findings(seed):
     rng = random.Random(seed)
     compare(random_findings(rng), gap_ms=rng.choice([60_000, 600_000, 3_600_000]))
+
+
+def test_text_and_html_show_every_cause_worst_first(sample):
+    _, cs = causes.group(facts_from_detail(sample))
+    lines = causes.to_text(cs)
+    assert lines[0] == "6 causes of 1,177 findings, worst first:"
+    assert lines[1].startswith("  1. [error] bets: producer settlement-service places keys")
+    html = causes.to_html(cs, title="Incident review")
+    assert html.count('class="evkit-cause"') == 6
+    assert "odds-updates/2: offsets 735–854 re-publish 595–714" in html
+    assert causes.to_text([]) == ["no causes: nothing was found"]
+    assert "Nothing found" in causes.to_html([])
