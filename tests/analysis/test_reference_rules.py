@@ -236,10 +236,12 @@ def test_a_range_not_from_offset_zero_covers_from_its_first_record_and_to_its_fi
 
 
 def test_intervals_of_several_dumps_are_merged_where_they_touch():
-    records = [ev("b", 0, 0, 0, "ack", "1"), ev("b", 0, 5, 4000, "ack", "2"), ev("b", 0, 9, 9000, "ack", "3")]
-    ranges = [dumped(0, 0, 5, "b", fixed=4000), dumped(0, 5, 9, "b", fixed=8000), dumped(0, 9, 10, "b", fixed=9500)]
+    records = [ev("b", 0, 0, 0, "ack", "1"), ev("b", 0, 5, 4000, "ack", "2"), ev("b", 0, 9, 8001, "ack", "3"),
+               ev("b", 0, 12, 9500, "ack", "4")]
+    ranges = [dumped(0, 0, 5, "b", fixed=4000), dumped(0, 5, 9, "b", fixed=8000), dumped(0, 9, 10, "b", fixed=9000),
+              dumped(0, 12, 13, "b", fixed=9900)]
     s = stream(records, ranges=ranges)
-    assert rules.range_intervals(s)[("c", "b", 0)] == [(float("-inf"), T0 + 8000), (T0 + 9000, T0 + 9500)]
+    assert rules.range_intervals(s)[("c", "b", 0)] == [(float("-inf"), T0 + 9000), (T0 + 9500, T0 + 9900)]
 
 
 def test_orphans_only_where_the_cause_topic_is_covered_before_them():

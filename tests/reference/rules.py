@@ -180,7 +180,8 @@ def size(stream: Stream) -> set[Finding]:
 # --- flow ----------------------------------------------------------------------------------------
 
 def range_intervals(stream: Stream) -> dict[tuple[str, str, int], list[tuple[float, float]]]:
-    """(cluster, topic, partition) -> the broker-time intervals its dumped ranges cover, merged."""
+    """(cluster, topic, partition) -> the broker-time intervals its dumped ranges cover (closed, in whole
+    milliseconds), merged where they overlap or touch (the next starts at most 1 ms after the end)."""
     times: dict[tuple[str, str, int], list[tuple[int, int]]] = defaultdict(list)
     for r in stream.records:
         times[(r.cluster_id, r.topic, r.partition)].append((r.offset, r.timestamp))
@@ -200,7 +201,7 @@ def range_intervals(stream: Stream) -> dict[tuple[str, str, int], list[tuple[flo
     for place, intervals in raw.items():
         out: list[list[float]] = []
         for start, until in sorted(intervals):
-            if out and start <= out[-1][1]:
+            if out and start <= out[-1][1] + 1:  # times are whole milliseconds: touching intervals join
                 out[-1][1] = max(out[-1][1], until)
             else:
                 out.append([start, until])
