@@ -272,7 +272,7 @@ def test_a_known_custom_query_gives_its_findings_and_an_unknown_one_is_unmodelle
     query = next(iter(rules.QUERIES))
     records = [rec(0, 0, 0, value=value("retry")), rec(0, 1, 1, value=value("bet"))]
     s = stream(records, fields={"event_type": "$.type"}, rule_tables={"rules": {"retries": {"query": query}}})
-    assert rules.custom(s) == {finding("retries", "warning", 0, b"k", 0)}
+    assert rules.custom(s) == {finding("custom", "warning", 0, b"k", 0)}
     s.rules["rules"]["retries"] = {"query": "SELECT 1"}
     with pytest.raises(rules.Unmodelled):
         rules.custom(s)
@@ -400,7 +400,7 @@ def test_generated_scenarios_are_modelled_and_trigger_every_rule_finding():
             seen.update(kinds(set().union(*(check(s) for check in rules.RULES.values())), s.rules.get("flows", {})))
 
     collect()
-    assert seen == {"rate", "size", "retries", "missing", "pending", "late", "repeated", "orphan"}
+    assert seen == {"rate", "size", "custom", "missing", "pending", "late", "repeated", "orphan"}
 
 
 BASE_MS = 1_700_000_000_000

@@ -39,7 +39,7 @@ CONDITIONS = {
 
 
 def _retries(stream: Stream, name: str, table: dict) -> set[Finding]:
-    return {Finding(name, table.get("severity", "warning"), e.topic, e.partition, e.key, (e.offset,))
+    return {Finding("custom", table.get("severity", "warning"), e.topic, e.partition, e.key, (e.offset,))
             for e in derive_events(stream) if e.event_type == "retry"}
 
 
