@@ -97,7 +97,7 @@ def subkind(f) -> str:
         return fx.get("classification", f["severity"])
     if check == "silence":
         return "partition" if f.get("key") is None else "entity"
-    if check in ("rate", "flow", "size"):
+    if check in ("rate", "flow", "size", "custom"):
         return f"{fx.get('rule', '')}:{fx.get('kind', '')}"
     return ""
 

@@ -101,7 +101,7 @@ def sub_kind(f):
         return facts(f).get("classification", f["severity"])
     if c == "silence":
         return "entity" if f.get("key") is not None else "partition"
-    if c in ("rate", "flow", "size"):
+    if c in ("rate", "flow", "size", "custom"):
         return facts(f).get("rule", "") + ":" + facts(f).get("kind", "")
     return ""
 
