@@ -7,9 +7,9 @@ import logging
 from .errors import (
     AuthenticationFailed,
     BrokerUnreachable,
+    ClusterError,
     DatasetError,
     EvkitError,
-    KafkaError,
     NotAuthorized,
     OffsetOutOfRange,
     UnknownTopic,
@@ -26,7 +26,7 @@ logging.getLogger("evkit").addHandler(logging.NullHandler())
 # (or "module" for a public module) here, and in __all__.
 _LAZY = {
     "CheckReport": "evkit.analysis.findings:CheckReport",
-    "Dataset": "evkit.analysis.session:Dataset",
+    "Analysis": "evkit.analysis.session:Analysis",
     "check": "evkit.analysis.session:check",
     "demo": "evkit.reporting.runner:demo",
     "dump": "evkit.cluster.dumper:dump",
@@ -53,18 +53,17 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Analysis",
     "AuthenticationFailed",
     "BrokerUnreachable",
     "CheckReport",
-    "Dataset",
+    "ClusterError",
     "DatasetError",
     "EvkitError",
-    "KafkaError",
     "NotAuthorized",
     "OffsetOutOfRange",
     "UnknownTopic",
     "UsageError",
-    "__version__",
     "check",
     "demo",
     "dump",
@@ -73,4 +72,5 @@ __all__ = [
     "plots",
     "report",
     "synth",
+    "__version__",
 ]

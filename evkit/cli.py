@@ -37,15 +37,16 @@ def cli(verbose: int) -> None:
 @click.option("--minutes", type=int, default=20, show_default=True, help="Length of the simulated evening.")
 @click.option("--users", type=int, default=400, show_default=True)
 @click.option("--matches", type=int, default=12, show_default=True)
-@click.option("--to-kafka", metavar="BOOTSTRAP", help="Also produce the records to this cluster (empty topics).")
+@click.option("--bootstrap", metavar="BOOTSTRAP", help="Also produce the records to this cluster (empty topics).")
 @click.option("--topic-prefix", default="", help="Prefix for the topic names, e.g. a run tag.")
-@click.option("-X", "config", multiple=True, metavar="KEY=VALUE", help="librdkafka property for --to-kafka.")
+@click.option("-X", "client_config", multiple=True, metavar="KEY=VALUE", help="librdkafka property for --bootstrap. Repeatable.")
+@click.option("-F", "client_config_file", type=click.Path(dir_okay=False), help="librdkafka properties file for --bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synth_command(out, config, **options) -> int:
+def synth_command(out, client_config, **options) -> int:
     """Generate the sample sports-betting incident as a dataset OUT and/or into Kafka."""
     from .sample.synth import synth
 
-    summary = synth(out, config=config, **options)
+    summary = synth(out, client_config=list(client_config), **options)
     click.echo(f"{summary['records']:,} records in {len(summary['topics'])} topics; "
                f"incidents: {', '.join(summary['incidents']) or 'none'}")
     return 0
@@ -103,8 +104,8 @@ def demo_command(**options) -> int:
               "when the dump starts.")
 @click.option("--isolation", type=click.Choice(["read_committed", "read_uncommitted"]), default="read_committed",
               show_default=True, help="read_committed hides aborted transactions, as real consumers see them.")
-@click.option("-X", "config", multiple=True, metavar="KEY=VALUE", help="Any librdkafka property. Repeatable.")
-@click.option("-F", "config_file", type=click.Path(dir_okay=False), help="librdkafka properties file.")
+@click.option("-X", "client_config", multiple=True, metavar="KEY=VALUE", help="Any librdkafka property. Repeatable.")
+@click.option("-F", "client_config_file", type=click.Path(dir_okay=False), help="librdkafka properties file.")
 @click.option("--max-rate", type=float, help="Read at most this many MB/s (key + value bytes).")
 @click.option("--file-size", type=int, default=128 * 1024 * 1024, show_default=True,
               help="Roll Parquet files at about this many bytes.")
@@ -116,11 +117,11 @@ def demo_command(**options) -> int:
               "up to 4, for ranges of 200k offsets or more).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
-def dump_command(topics, start, end, config, **options) -> None:
+def dump_command(topics, start, end, client_config, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
     from .cluster.dumper import dump
 
-    dump(topics=topics, start=list(start) or None, end=list(end) or None, config=list(config), **options)
+    dump(topics=topics, start=list(start) or None, end=list(end) or None, client_config=list(client_config), **options)
 
 
 @cli.command("partition")

@@ -19,27 +19,27 @@ class UsageError(EvkitError):
     """Bad options: range syntax, field mappings, conflicting arguments."""
 
 
-class KafkaError(EvkitError):
+class ClusterError(EvkitError):
     """The cluster refused or could not serve a request."""
 
 
-class BrokerUnreachable(KafkaError):
+class BrokerUnreachable(ClusterError):
     """No broker answered within the bounded wait."""
 
 
-class AuthenticationFailed(KafkaError):
+class AuthenticationFailed(ClusterError):
     """SASL or TLS handshake failed (wrong password, untrusted certificate, ...)."""
 
 
-class NotAuthorized(KafkaError):
+class NotAuthorized(ClusterError):
     """The principal lacks an ACL; the message names the operation and resource."""
 
 
-class UnknownTopic(KafkaError):
+class UnknownTopic(ClusterError):
     """A topic or partition that the cluster does not have."""
 
 
-class OffsetOutOfRange(KafkaError):
+class OffsetOutOfRange(ClusterError):
     """A requested start offset lies below the low watermark: that data is already deleted."""
 
 
@@ -50,9 +50,9 @@ class DatasetError(EvkitError):
 __all__ = [
     "AuthenticationFailed",
     "BrokerUnreachable",
+    "ClusterError",
     "DatasetError",
     "EvkitError",
-    "KafkaError",
     "NotAuthorized",
     "OffsetOutOfRange",
     "UnknownTopic",

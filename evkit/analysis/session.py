@@ -1,7 +1,7 @@
 """Open one or more dump datasets as DuckDB views: records, events, manifests, and the checks over them.
 
 `evkit.open(*paths)` verifies each dataset (manifests, file list, sizes, rows, sha256), then gives a
-`Dataset` that owns its own DuckDB connection. Nothing is loaded into memory: every view reads the
+`Analysis` that owns its own DuckDB connection. Nothing is loaded into memory: every view reads the
 Parquet files when a query runs, and DuckDB spills to a private temporary directory past its limit.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .verify import LoadedDataset, load_dataset, topic_names
 IDENTITY_FIELDS = ("event_id", "entity", "event_type")  # fields whose typed value is the raw text
 
 
-class Dataset:
+class Analysis:
     """One or more verified dump datasets behind a private DuckDB connection.
 
     Views: `records` (one row per Kafka record, each seen once, with `cluster_id`), `events` (records
@@ -315,7 +315,7 @@ class Dataset:
             "FROM manifests GROUP BY ALL ORDER BY ALL").fetchall()
 
     def __repr__(self) -> str:
-        lines = [f"<evkit.Dataset: {len(self.datasets)} dataset(s)>"]
+        lines = [f"<evkit.Analysis: {len(self.datasets)} dataset(s)>"]
         lines += [f"  {ds.root} (cluster {ds.cluster_id}, {len(ds.manifests)} run(s), {len(ds.files)} files"
                   + (f", {len(ds.ignored)} unlisted file(s) of incomplete runs ignored)" if ds.ignored else ")")
                   for ds in self.datasets]
@@ -338,13 +338,13 @@ class Dataset:
         topics = table(("cluster", "topic", "partitions", "records", "runs"), self.summary())
         coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "not JSON",
                           "unparseable"), self.coverage_rows())
-        return f"<b>evkit.Dataset</b>{datasets}{topics}<b>field coverage</b>{coverage}"
+        return f"<b>evkit.Analysis</b>{datasets}{topics}<b>field coverage</b>{coverage}"
 
     def close(self) -> None:
         self.connection.close()
         self._remove_temp_dir()
 
-    def __enter__(self) -> Dataset:
+    def __enter__(self) -> Analysis:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -353,7 +353,7 @@ class Dataset:
 
 def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = None,  # noqa: A001 - evkit.open
          config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool = True,
-         memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Dataset:
+         memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Analysis:
     """Open dump datasets for analysis; several paths are analysed together, each record seen once.
 
     Every file must be listed by a complete run manifest with matching size, rows and (unless
@@ -369,7 +369,7 @@ def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = 
         if topic is not None and topic not in topics:
             raise UsageError(f"field {topic}:{name}: no topic {topic!r} in the dataset(s); topics are "
                              f"{', '.join(topics) or 'none'}")
-    return Dataset(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)
+    return Analysis(datasets, field_config, memory_limit=memory_limit, threads=threads, quiet=quiet)
 
 
 def check(*paths: str | Path, checks: Iterable[str] | str | None = None,

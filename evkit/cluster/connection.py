@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from ..errors import (
     AuthenticationFailed,
     BrokerUnreachable,
-    KafkaError,
+    ClusterError,
     NotAuthorized,
     UnknownTopic,
     UsageError,
@@ -90,11 +90,12 @@ def parse_settings(pairs: list[str] | tuple[str, ...] | dict | None) -> dict[str
     return settings
 
 
-def client_config(bootstrap: str | None, *, config: dict | list | None = None,
-                  config_file: str | Path | None = None) -> dict[str, str]:
-    """Merge the properties file, then -X settings, then --bootstrap; refuse anything that would commit."""
-    merged = read_properties(config_file) if config_file else {}
-    merged.update(parse_settings(config))
+def resolve_client_config(bootstrap: str | None, *, client_config: dict | list | tuple | None = None,
+                          client_config_file: str | Path | None = None) -> dict[str, str]:
+    """The librdkafka properties of a connection: the properties file (`-F`), then `client_config`
+    (`-X key=value`, or a dict), then `bootstrap`; refuse anything that would commit."""
+    merged = read_properties(client_config_file) if client_config_file else {}
+    merged.update(parse_settings(client_config))
     if bootstrap:
         merged["bootstrap.servers"] = bootstrap
     if not merged.get("bootstrap.servers"):
@@ -127,7 +128,7 @@ class Connection:
             **READ_ONLY,
             "error_cb": self.errors.append,
         }
-        admin_config = {k: v for k, v in config.items() if not _consumer_only(k)}
+        admin_config = admin_settings(config)
         try:
             self.consumer = Consumer(consumer_config, logger=log)
             self.admin = AdminClient({**admin_config, "error_cb": self.errors.append}, logger=log)
@@ -147,7 +148,7 @@ class Connection:
             if code == RdKafkaError._SSL:
                 raise AuthenticationFailed(f"TLS handshake failed: {_first_line(err.str())}")
             if err.fatal():
-                raise KafkaError(f"fatal client error: {_first_line(err.str())}")
+                raise ClusterError(f"fatal client error: {_first_line(err.str())}")
 
     def metadata(self, topic: str | None = None):
         """Cluster metadata, waiting (bounded) for a broker; raises a clear error when none answers."""
@@ -205,6 +206,11 @@ class Connection:
         return result
 
 
+def admin_settings(config: dict[str, str]) -> dict[str, str]:
+    """The properties of `config` an admin or producer client takes (consumer-only ones left out)."""
+    return {k: v for k, v in config.items() if not _consumer_only(k)}
+
+
 def _consumer_only(key: str) -> bool:
     return key.startswith(("fetch.", "queued.", "isolation.", "auto.offset", "enable.partition", "check.crcs",
                            "group.", "max.partition.fetch", "session.timeout", "heartbeat.", "enable.auto"))
@@ -214,7 +220,7 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
-def describe_error(err: RdKafkaError, topic: str, partition: int | None, action: str) -> KafkaError:
+def describe_error(err: RdKafkaError, topic: str, partition: int | None, action: str) -> ClusterError:
     """A one-line evkit error for a librdkafka error on a topic/partition, naming the missing ACL."""
     where = topic if partition is None else f"{topic}[{partition}]"
     code = err.code()
@@ -227,4 +233,4 @@ def describe_error(err: RdKafkaError, topic: str, partition: int | None, action:
         return UnknownTopic(f"cannot {action} {where}: no such topic or partition")
     if code in (RdKafkaError._TRANSPORT, RdKafkaError._ALL_BROKERS_DOWN, RdKafkaError._TIMED_OUT):
         return BrokerUnreachable(f"cannot {action} {where}: {_first_line(err.str())}")
-    return KafkaError(f"cannot {action} {where}: {_first_line(err.str())}")
+    return ClusterError(f"cannot {action} {where}: {_first_line(err.str())}")

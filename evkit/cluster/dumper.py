@@ -22,10 +22,10 @@ from .._text import utc_now
 from ..errors import DatasetError, EvkitError, UsageError
 from ..store.files import remove_temporaries, write_failure
 from ..store.intervals import subtract
-from ..store.layout import FORMAT_VERSION, coverage, data_files, file_metadata, read_identity, write_identity
+from ..store.layout import FORMAT_VERSION, covered_intervals, data_files, file_metadata, read_identity, write_identity
 from ..store.manifest import partition_files, read_manifests, write_manifest
 from ..store.writer import new_run_id
-from .connection import Connection, client_config, redact
+from .connection import Connection, redact, resolve_client_config
 from .plan import PartitionPlan, format_plan, resolve_plan, restored_plan
 from .ranges import parse_position_spec, parse_topic
 from .reader import ReadOptions, ReadTask
@@ -46,8 +46,8 @@ def dump(
     start: str | int | list[str] | None = "beginning",
     end: str | int | list[str] | None = None,
     isolation: str = "read_committed",
-    config: dict[str, str] | list[str] | None = None,
-    config_file: str | Path | None = None,
+    client_config: dict[str, str] | list[str] | tuple[str, ...] | None = None,
+    client_config_file: str | Path | None = None,
     max_rate: float | None = None,
     file_size: int = DEFAULT_FILE_SIZE,
     batch_size: int = DEFAULT_BATCH,
@@ -81,7 +81,7 @@ def dump(
     now_ms = int(time.time() * 1000)
     start_spec = parse_position_spec(start, "beginning", now_ms=now_ms, option="--start")
     end_spec = parse_position_spec(end, "end", now_ms=now_ms, option="--end")
-    settings = client_config(bootstrap, config=config, config_file=config_file)
+    settings = resolve_client_config(bootstrap, client_config=client_config, client_config_file=client_config_file)
     out = Path(out)
     request = {
         "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
@@ -102,7 +102,7 @@ def dump(
             run_id, started_at = unfinished["run_id"], unfinished["started_at"]
         else:
             plans = resolve_plan(conn, metadata, selectors, start_spec, end_spec)
-            covered = coverage(out)
+            covered = covered_intervals(out)
             for plan in plans:
                 plan.read = subtract([[plan.start, plan.end]], covered.get((plan.topic, plan.partition), []))
             run_id = new_run_id()

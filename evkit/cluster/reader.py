@@ -13,7 +13,7 @@ from confluent_kafka import Message, TopicPartition
 
 from ..errors import BrokerUnreachable, OffsetOutOfRange
 from ..store.intervals import subtract
-from ..store.layout import coverage
+from ..store.layout import covered_intervals
 from ..store.records import RECORD_SCHEMA, utf8_or_none
 from ..store.writer import PartitionFileWriter
 from .connection import Connection, describe_error
@@ -66,7 +66,7 @@ class PartitionReader:
     def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress):
         self.conn, self.consumer, self.out, self.options = conn, conn.consumer, out, options
         self.progress = progress
-        covered = coverage(out)
+        covered = covered_intervals(out)
         self.states = {
             (t.topic, t.partition): _PartitionState(t, subtract(t.read, covered.get((t.topic, t.partition), [])))
             for t in tasks

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from .. import errors
 from .._progress import Progress
-from ..errors import EvkitError, KafkaError
+from ..errors import EvkitError, ClusterError
 from ..store.files import remove_temporaries, write_failure
 from ..store.intervals import subtract
-from ..store.layout import coverage
+from ..store.layout import covered_intervals
 from .connection import Connection
 from .reader import PartitionReader, ReadOptions, ReadTask
 
@@ -125,7 +125,7 @@ def _die_with_parent(parent: int) -> None:
 def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[list[ReadTask]], options: ReadOptions,
                      progress: Progress) -> None:
     share = {**asdict(options), "max_rate": options.max_rate / len(groups) if options.max_rate else None}
-    covered = coverage(out)
+    covered = covered_intervals(out)
     total = sum(e - s for g in groups for t in g
                 for s, e in subtract(t.read, covered.get((t.topic, t.partition), [])))
     progress.start(total=total, unit="offsets")
@@ -155,7 +155,7 @@ def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[lis
                         selector.unregister(key.fd)
                         del pending[key.fd]
                         if proc.wait() != 0:
-                            raise KafkaError(f"a dump worker died (exit code {proc.returncode}); "
+                            raise ClusterError(f"a dump worker died (exit code {proc.returncode}); "
                                              "the committed part is kept: re-run the same command to resume")
     finally:
         for proc in processes:

@@ -179,12 +179,12 @@ def write_findings(findings: list[dict], path: str | Path | None, summary: dict 
 
 
 def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None = None, topics: Iterable[str] = (),
-                   start: str = "beginning", end: str | None = None, client_properties: str | Path | None = None,
+                   start: str = "beginning", end: str | None = None, client_config_file: str | Path | None = None,
                    config: str | Path | None = None, quiet: bool = False) -> tuple[Path, str | Path | None]:
     """The dataset and field config a review notebook analyses: `dataset` as given, first dumped
     from `bootstrap` when that is set, or the sample incident (with its field config) when neither is.
 
-    `client_properties` is a librdkafka properties file for the dump (TLS, SASL): the secrets stay
+    `client_config_file` is a librdkafka properties file for the dump (TLS, SASL): the secrets stay
     in that file, out of the executed notebook and the report."""
     from ..cluster.dumper import dump
 
@@ -192,7 +192,7 @@ def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None =
         if dataset is None or not list(topics):
             raise UsageError("a live review needs dataset (the directory to dump into) and topics")
         dump(bootstrap=bootstrap, out=dataset, topics=list(topics), start=start, end=end,
-             config_file=client_properties, quiet=quiet)
+             client_config_file=client_config_file, quiet=quiet)
     if dataset is None:
         return SAMPLE_DATASET, config or SAMPLE_CONFIG
     return Path(dataset), config

@@ -4,7 +4,7 @@ Five topics carry CloudEvents-style JSON envelopes (`id`, `source`, `type`, `sub
 `time`, `data`) and W3C `traceparent` headers that link one bet (or one goal) across topics. Every
 fault in INCIDENTS can be switched off; with none of them the streams are clean. The same seed gives
 the same records, the same offsets and byte-identical Parquet files, so `data/` can be regenerated
-and compared. `to_kafka` produces exactly the same records (explicit partitions and timestamps) to a
+and compared. With `bootstrap` it produces exactly the same records (explicit partitions and timestamps) to a
 live cluster so the dump of it matches the dataset offset for offset.
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..cluster.connection import parse_settings
+from ..cluster.connection import admin_settings, parse_settings, resolve_client_config
 from .._text import utc_iso
 from ..store.manifest import write_manifest
 from ..store.records import records_table
 from ..store.writer import write_records
-from ..errors import KafkaError, UsageError
+from ..errors import ClusterError, UsageError
 from .._progress import Progress
 
 # Partition counts of the platform's topics.
@@ -83,19 +83,23 @@ def synth(
     minutes: int = 20,
     users: int = 400,
     matches: int = 12,
-    to_kafka: str | None = None,
+    bootstrap: str | None = None,
     topic_prefix: str = "",
-    config: dict[str, str] | list[str] | tuple[str, ...] | None = None,
+    client_config: dict[str, str] | list[str] | tuple[str, ...] | None = None,
+    client_config_file: str | Path | None = None,
     quiet: bool = False,
 ) -> dict:
     """Generate the sample platform's events and write them as a dataset (`out`) and/or produce them
-    to a live cluster (`to_kafka`). Returns a summary with per-topic counts and the ground truth of
-    every injected incident (exact topics, partitions, offsets, entities). `config` holds librdkafka
-    properties for `to_kafka` (a dict or `key=value` strings)."""
+    to a live cluster (`bootstrap`). Returns a summary with per-topic counts and the ground truth of
+    every injected incident (exact topics, partitions, offsets, entities). `client_config` (a dict or
+    `key=value` strings) and `client_config_file` are librdkafka properties for that cluster, as
+    `evkit.dump` takes them."""
     chosen = parse_incidents(incidents)
-    settings = parse_settings(config)
-    if out is None and to_kafka is None:
-        raise UsageError("synth needs an output directory, --to-kafka BOOTSTRAP, or both")
+    if out is None and bootstrap is None:
+        raise UsageError("synth needs an output directory, --bootstrap BOOTSTRAP, or both")
+    extra = parse_settings(client_config)  # a bad -X is refused with or without --bootstrap
+    settings = None if bootstrap is None else resolve_client_config(
+        bootstrap, client_config=extra, client_config_file=client_config_file)
     if minutes < 16 or users < 400 or matches < 3:
         raise UsageError("synth needs --minutes >= 16, --users >= 400 and --matches >= 3 to stage its incidents")
     if out is not None and Path(out).exists() and any(Path(out).iterdir()):
@@ -110,8 +114,8 @@ def synth(
     if out is not None:
         summary["manifest"] = write_dataset(Path(out), events, seed=seed, incidents=chosen,
                                             topic_prefix=topic_prefix, minutes=minutes)
-    if to_kafka is not None:
-        produce(to_kafka, events, topic_prefix=topic_prefix, config=settings, quiet=quiet)
+    if settings is not None:
+        produce(settings, events, topic_prefix=topic_prefix, quiet=quiet)
     return summary
 
 
@@ -397,17 +401,17 @@ def write_dataset(out: Path, events: list[Event], *, seed: int, incidents: tuple
     return manifest
 
 
-def produce(bootstrap: str, events: list[Event], *, topic_prefix: str, config: dict[str, str], quiet: bool) -> None:
+def produce(settings: dict[str, str], events: list[Event], *, topic_prefix: str, quiet: bool) -> None:
     """Produce the events in send order with their partitions and timestamps to fresh, empty topics,
     and check that the broker gave every record the offset the dataset has."""
     from confluent_kafka import KafkaException, Producer
 
-    client_config = {"bootstrap.servers": bootstrap, **config}
+    client_config = admin_settings(settings)
     try:
         create_empty_topics(client_config, topic_prefix)
         producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 20})
     except KafkaException as exc:
-        raise KafkaError(f"cannot produce to {bootstrap}: {exc.args[0].str()}") from None
+        raise ClusterError(f"cannot produce to {settings['bootstrap.servers']}: {exc.args[0].str()}") from None
     failures: list[str] = []
     progress = Progress(quiet=quiet)
     progress.start(total=len(events), unit="records")
@@ -429,7 +433,7 @@ def produce(bootstrap: str, events: list[Event], *, topic_prefix: str, config: d
     finally:
         progress.close()
     if remaining or failures:
-        raise KafkaError(f"{remaining + len(failures)} records not produced as planned, first: "
+        raise ClusterError(f"{remaining + len(failures)} records not produced as planned, first: "
                          f"{failures[0] if failures else 'delivery timed out'}")
 
 

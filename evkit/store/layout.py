@@ -94,7 +94,7 @@ def require_shape(path: Path, obj: Any, shape: dict[str, type], where: str) -> N
             raise DatasetError(f"{path}: {where} has no valid {key!r}; the file was damaged or edited")
 
 
-def coverage(root: Path) -> dict[tuple[str, int], list[list[int]]]:
+def covered_intervals(root: Path) -> dict[tuple[str, int], list[list[int]]]:
     """The offset intervals each partition's committed files cover."""
     covered: dict[tuple[str, int], list[list[int]]] = {}
     for path in data_files(root):

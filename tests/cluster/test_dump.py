@@ -330,7 +330,7 @@ def test_a_secret_given_with_X_reaches_no_output_file(bootstrap, make_topic, tmp
     produce(bootstrap, topic, keyed_records(3))
     secret = "s3cr3t-Pa55word-that-must-not-leak"
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True,
-                          config={"sasl.password": secret, "sasl.username": "analyst", "client.id": "evkit-test"})
+                          client_config={"sasl.password": secret, "sasl.username": "analyst", "client.id": "evkit-test"})
     assert secret.encode() not in all_bytes_under(tmp_path / "ds")
     assert manifest["client_config"]["sasl.password"] == "[redacted]"
     assert manifest["client_config"]["sasl.username"] == "analyst"

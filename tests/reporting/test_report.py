@@ -242,7 +242,7 @@ def test_an_unknown_parameter_is_a_usage_error_and_writes_nothing(tmp_path, caps
     assert main(["report", str(notebook), "-p", "datset=DIR", "--out", str(out), "--quiet"]) == 2
     assert capsys.readouterr().err == (
         f"evkit: error: -p datset: {notebook} has no parameter 'datset' (did you mean dataset?); its parameters "
-        "are bootstrap, checks, client_properties, config, dataset, end, entities, fields, findings_path, start, "
+        "are bootstrap, checks, client_config_file, config, dataset, end, entities, fields, findings_path, start, "
         "topics, window\n")
     with pytest.raises(UsageError, match=r"^-p colour: .* has no parameter 'colour'; its parameters are findings_path$"):
         report(findings_notebook(tmp_path / "nb.ipynb", []), out=out, parameters={"colour": "red"}, quiet=True)

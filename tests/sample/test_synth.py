@@ -165,7 +165,7 @@ def test_clean_streams_give_no_warning_or_error(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["synth", "--incidents", "bogus"], "unknown incident bogus; choose from all, none, " + ", ".join(INCIDENTS)),
-    (["synth"], "synth needs an output directory, --to-kafka BOOTSTRAP, or both"),
+    (["synth"], "synth needs an output directory, --bootstrap BOOTSTRAP, or both"),
     (["synth", "OUT", "--minutes", "5"], "synth needs --minutes >= 16, --users >= 400 and --matches >= 3 to stage its incidents"),
     (["synth", "OUT", "-X", "linger.ms"], "-X 'linger.ms': expected key=value"),
 ])
@@ -184,9 +184,9 @@ def test_refuses_a_directory_that_is_not_empty(sample, capsys):
 
 
 @pytest.mark.broker
-def test_to_kafka_produces_the_same_records_the_dataset_holds(bootstrap, tmp_path):
+def test_synth_to_a_cluster_produces_the_same_records_the_dataset_holds(bootstrap, tmp_path):
     prefix = f"synth-{uuid.uuid4().hex[:8]}."
-    assert main(["synth", str(tmp_path / "expected"), "--to-kafka", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
+    assert main(["synth", str(tmp_path / "expected"), "--bootstrap", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
     # the template's live mode: dump (read-only) into the dataset it then reviews
     dumped, config = prepare_review(tmp_path / "dumped", bootstrap=bootstrap, topics=[prefix + t for t in TOPICS],
                                     quiet=True)
@@ -196,9 +196,9 @@ def test_to_kafka_produces_the_same_records_the_dataset_holds(bootstrap, tmp_pat
 
 
 @pytest.mark.broker
-def test_to_kafka_refuses_topics_that_hold_records(bootstrap, tmp_path, capsys):
+def test_synth_to_a_cluster_refuses_topics_that_hold_records(bootstrap, tmp_path, capsys):
     prefix = f"synth-{uuid.uuid4().hex[:8]}."
-    assert main(["synth", "--to-kafka", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
-    assert main(["synth", "--to-kafka", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 2
+    assert main(["synth", "--bootstrap", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 0
+    assert main(["synth", "--bootstrap", bootstrap, "--topic-prefix", prefix, "--quiet"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"evkit: error: topic {prefix}match-events already holds records; use --topic-prefix to write fresh topics")
