@@ -23,7 +23,7 @@ import duckdb
 from evkit._text import utc_now
 from evkit.store.files import sha256_file
 from evkit.store.layout import file_name, partition_dir, write_identity
-from evkit.store.manifest import FileEntry, write_manifest
+from evkit.store.manifest import CommittedFile, FileEntry, Manifest, PartitionEntry, write_manifest
 from evkit.store.writer import new_run_id
 
 # The checks of the analysis core (the partition-hash checks have their own benchmark).
@@ -75,21 +75,19 @@ def generate(root: Path, records: int) -> None:
         data_bytes = con.execute(f"SELECT sum(key_size + value_size) FROM read_parquet('{final}')").fetchall()[0][0]
         entry = FileEntry(final.relative_to(root).as_posix(), 0, per_partition, per_partition, 0, per_partition - 1,
                           final.stat().st_size, sha256_file(final))
-        partitions.append({
-            "topic": TOPIC, "partition": p, "request": {"start": 0, "end": per_partition},
-            "watermarks_start": {"low": 0, "high": per_partition}, "watermarks_end": {"low": 0, "high": per_partition},
-            "start": 0, "end": per_partition, "first_offset": 0, "last_offset": per_partition - 1,
-            "records": per_partition, "bytes": data_bytes, "skipped": [], "complete": True, "files": [entry.to_json()],
-        })
+        part = PartitionEntry(TOPIC, p, request={"start": 0, "end": per_partition},
+                              watermarks_start={"low": 0, "high": per_partition},
+                              watermarks_end={"low": 0, "high": per_partition}, start=0, end=per_partition,
+                              read=[[0, per_partition]], complete=True)
+        part.add_files([CommittedFile(TOPIC, p, entry, [], data_bytes)])
+        partitions.append(part)
         print(f"  partition {p}: {per_partition:,} records, {final.stat().st_size / 2**20:.0f} MiB", file=sys.stderr)
-    write_manifest(root, {
-        "format": 1, "run_id": run_id, "status": "complete", "tool": {"evkit": "bench"}, "cluster_id": "bench",
-        "request": {"source": "bench_checks"}, "client_config": {}, "isolation": "read_committed",
-        "started_at": utc_now(), "finished_at": utc_now(),
-        "topics": {TOPIC: {"partition_count": PARTITIONS, "configs": {"cleanup.policy": "delete"}}},
-        "partitions": partitions,
-        "totals": {"records": per_partition * PARTITIONS, "bytes": sum(p["bytes"] for p in partitions)},
-    })
+    write_manifest(root, Manifest(
+        run_id=run_id, status="complete", cluster_id="bench", request={"source": "bench_checks"},
+        tool={"evkit": "bench"}, isolation="read_committed", started_at=utc_now(), finished_at=utc_now(),
+        topics={TOPIC: {"partition_count": PARTITIONS, "configs": {"cleanup.policy": "delete"}}},
+        partitions=partitions,
+    ))
 
 
 def run_evkit(root: Path, memory_limit: str | None, all_checks: bool = False) -> dict:

@@ -2,6 +2,7 @@
 severities in order."""
 from __future__ import annotations
 
+import base64
 import time
 from datetime import datetime, timezone
 
@@ -19,3 +20,32 @@ def utc_now() -> str:
     return utc_iso(now_ms())
 
 
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds (microseconds when present): 2023-11-14T22:13:20.000Z."""
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def key_utf8(data: bytes | None) -> str | None:
+    """A key (or any bytes) as text where it is valid UTF-8, else None."""
+    if data is None:
+        return None
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def key_text(data: bytes | None) -> tuple[str | None, str | None]:
+    """A key as findings write it: (UTF-8 text, None), or (base64 text, "base64") where it is not UTF-8."""
+    text = key_utf8(data)
+    if text is not None or data is None:
+        return text, None
+    return base64.b64encode(bytes(data)).decode(), "base64"
+
+
+# Severities from least to most severe; a threshold (`--fail-on`) counts itself and those after it.
+SEVERITIES = ("info", "warning", "error")
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}

@@ -117,11 +117,20 @@ def demo_command(**options) -> int:
               "up to 4, for ranges of 200k offsets or more).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
-def dump_command(topics, start, end, client_config, **options) -> None:
+def dump_command(topics, start, end, client_config, out, quiet, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
-    from .cluster.dumper import dump
+    from .cluster.dumper import dump, summary_line
+    from .cluster.plan import format_plan
 
-    dump(topics=topics, start=list(start) or None, end=list(end) or None, client_config=list(client_config), **options)
+    def show_plan(plans, resumed: bool) -> None:
+        if not quiet:
+            click.echo(format_plan(plans, isolation=options["isolation"], resumed=resumed))
+
+    manifest = dump(topics=topics, start=list(start) or None, end=list(end) or None, client_config=list(client_config),
+                    out=out, on_plan=show_plan, quiet=quiet, **options)
+    line = summary_line(manifest, out)
+    if line is not None and not quiet:
+        click.echo(line)
 
 
 @cli.command("partition")

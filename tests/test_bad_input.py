@@ -199,7 +199,7 @@ def dataset(odd_dataset, tmp_path) -> tuple[Path, Path, str, Path]:
     shutil.copytree(odd_dataset, root)
     (manifest,) = (root / "_evkit" / "runs").glob("*.json")
     (data_file,) = data_files(root)
-    return root, data_file, read_manifests(root)[0]["run_id"], manifest
+    return root, data_file, read_manifests(root)[0].run_id, manifest
 
 
 def refused(root: Path) -> str:

@@ -2,29 +2,22 @@
 and exit code."""
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TextIO
 
-
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+from .._text import SEVERITY_RANK, iso_utc, key_text
 
 
 def finding_to_json(row: Mapping[str, Any]) -> dict:
     """A findings row as a JSON-ready dict: key as text where valid UTF-8, else base64 + key_encoding."""
     out = {name: row[name] for name in ("check", "severity", "topic", "partition")}
-    key = row["key"]
-    if key is not None:
-        try:
-            out["key"] = bytes(key).decode("utf-8")
-        except UnicodeDecodeError:
-            out["key"], out["key_encoding"] = base64.b64encode(bytes(key)).decode(), "base64"
-    else:
-        out["key"] = None
+    out["key"], encoding = key_text(row["key"])
+    if encoding is not None:
+        out["key_encoding"] = encoding
     out["offsets"] = list(row["offsets"] or [])
     out["event_ids"] = list(row["event_ids"] or [])
     for name in ("first_ts", "last_ts"):
@@ -32,12 +25,6 @@ def finding_to_json(row: Mapping[str, Any]) -> dict:
         out[name] = iso_utc(value) if isinstance(value, datetime) else value
     out["detail"] = row["detail"]
     return out
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO-8601 in UTC with milliseconds (microseconds when present): 2023-11-14T22:13:20.000Z."""
-    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
-    return value.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 # Offset-gap classifications (evkit/sql/offset_gap.sql) as nouns for the text summary, in display order.

@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
 from . import registry
-from .findings import GAP_NOUNS, SEVERITY_RANK, CheckReport, finding_to_json
+from .._text import SEVERITY_RANK
+from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
 from .tables import manifest_rows, overlapping, topic_rows
 from .verify import LoadedDataset, load_dataset, topic_names

@@ -19,19 +19,17 @@ def manifest_rows(datasets: list[LoadedDataset]) -> pa.Table:
     rows = []
     for ds in datasets:
         for manifest in ds.manifests:
-            for part in manifest.get("partitions", []):
+            for part in manifest.partitions:
                 rows.append({
-                    "cluster_id": ds.cluster_id, "dataset": str(ds.root), "run_id": manifest["run_id"],
-                    "status": manifest.get("status"), "isolation": manifest.get("isolation"),
-                    "topic": part["topic"], "partition": part["partition"],
-                    "start": part["start"], "end": part["end"],
-                    "first_offset": part.get("first_offset"), "last_offset": part.get("last_offset"),
-                    "records": part.get("records"), "bytes": part.get("bytes"),
-                    "low_watermark": (part.get("watermarks_start") or {}).get("low"),
-                    "high_watermark": (part.get("watermarks_start") or {}).get("high"),
-                    "complete": part.get("complete"), "skipped": part.get("skipped") or [],
-                    "files": len(part.get("files", [])),
-                    "end_fixed_at": _utc_ms(part.get("end_fixed_at")),
+                    "cluster_id": ds.cluster_id, "dataset": str(ds.root), "run_id": manifest.run_id,
+                    "status": manifest.status, "isolation": manifest.isolation,
+                    "topic": part.topic, "partition": part.partition, "start": part.start, "end": part.end,
+                    "first_offset": part.first_offset, "last_offset": part.last_offset,
+                    "records": part.records, "bytes": part.bytes,
+                    "low_watermark": (part.watermarks_start or {}).get("low"),
+                    "high_watermark": (part.watermarks_start or {}).get("high"),
+                    "complete": part.complete, "skipped": part.skipped or [], "files": len(part.files),
+                    "end_fixed_at": _utc_ms(part.end_fixed_at),
                 })
     schema = pa.schema([
         ("cluster_id", pa.string()), ("dataset", pa.string()), ("run_id", pa.string()), ("status", pa.string()),
@@ -48,7 +46,7 @@ def topic_rows(datasets: list[LoadedDataset], fields: FieldConfig) -> pa.Table:
     topics: dict[tuple[str, str], dict] = {}
     for ds in datasets:
         for manifest in ds.manifests:
-            for topic, info in (manifest.get("topics") or {}).items():
+            for topic, info in (manifest.topics or {}).items():
                 configs = {k: str(v) for k, v in (info.get("configs") or {}).items()}
                 topics[(ds.cluster_id, topic)] = {
                     "cluster_id": ds.cluster_id, "topic": topic, "partition_count": info.get("partition_count"),

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from ..errors import DatasetError
 from ..store.files import sha256_file
 from ..store.layout import data_files, file_metadata, read_identity
-from ..store.manifest import read_manifests
+from ..store.manifest import FileEntry, Manifest, read_manifests
 
 
 @dataclass
@@ -20,29 +20,25 @@ class LoadedDataset:
 
     root: Path
     cluster_id: str
-    manifests: list[dict]
+    manifests: list[Manifest]
     files: list[Path]
     ignored: list[Path]
 
 
-def _listed_files(root: Path, manifests: list[dict]) -> dict[Path, tuple[dict, str]]:
-    listed = {}
-    for manifest in manifests:
-        for part in manifest.get("partitions", []):
-            for entry in part.get("files", []):
-                listed[root / entry["path"]] = (entry, manifest["run_id"])
-    return listed
+def _listed_files(root: Path, manifests: list[Manifest]) -> dict[Path, tuple[FileEntry, str]]:
+    return {root / entry.path: (entry, manifest.run_id)
+            for manifest in manifests for part in manifest.partitions for entry in part.files}
 
 
-def _check_file(path: Path, entry: dict, run_id: str, verify: bool) -> None:
+def _check_file(path: Path, entry: FileEntry, run_id: str, verify: bool) -> None:
     if not path.exists():
         raise DatasetError(f"{path}: listed by dump run {run_id} but missing; the dataset was modified after the dump")
-    if path.stat().st_size != entry["bytes"]:
-        raise DatasetError(f"{path}: size {path.stat().st_size} differs from the {entry['bytes']} bytes dump run {run_id} wrote")
-    if verify and sha256_file(path) != entry["sha256"]:
+    if path.stat().st_size != entry.bytes:
+        raise DatasetError(f"{path}: size {path.stat().st_size} differs from the {entry.bytes} bytes dump run {run_id} wrote")
+    if verify and sha256_file(path) != entry.sha256:
         raise DatasetError(f"{path}: sha256 differs from what dump run {run_id} wrote; the file was changed or corrupted")
-    if file_metadata(path)["num_rows"] != entry["rows"]:
-        raise DatasetError(f"{path}: row count differs from the {entry['rows']} rows dump run {run_id} wrote")
+    if file_metadata(path)["num_rows"] != entry.rows:
+        raise DatasetError(f"{path}: row count differs from the {entry.rows} rows dump run {run_id} wrote")
 
 
 def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bool = True,
@@ -57,17 +53,17 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
     manifests = read_manifests(root)
     if not manifests:
         raise DatasetError(f"{root}: the dataset has no dump run manifests")
-    incomplete = [m for m in manifests if m.get("status") != "complete"]
+    incomplete = [m for m in manifests if m.status != "complete"]
     if incomplete and not allow_incomplete:
         run = incomplete[0]
-        raise DatasetError(f"{root}: dump run {run['run_id']} is {run.get('status')}, not complete; re-run the same "
+        raise DatasetError(f"{root}: dump run {run.run_id} is {run.status}, not complete; re-run the same "
                            "`evkit dump` to resume it, or open with allow_incomplete=True")
     for manifest in manifests:
-        if manifest.get("cluster_id") != identity["cluster_id"]:
-            raise DatasetError(f"{root}: run {manifest['run_id']} is of cluster {manifest.get('cluster_id')}, "
+        if manifest.cluster_id != identity["cluster_id"]:
+            raise DatasetError(f"{root}: run {manifest.run_id} is of cluster {manifest.cluster_id}, "
                                f"the dataset of {identity['cluster_id']}")
     listed = _listed_files(root, manifests)
-    incomplete_runs = {m["run_id"] for m in incomplete}
+    incomplete_runs = {m.run_id for m in incomplete}
     ignored = []
     for path in data_files(root):
         if path in listed:
@@ -77,19 +73,19 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
             continue
         raise DatasetError(f"{path}: not listed in any run manifest: an interrupted dump not yet resumed "
                            "(re-run it) or a file from another dump")
-    total = sum(entry["bytes"] for entry, _ in listed.values())
+    total = sum(entry.bytes for entry, _ in listed.values())
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}", disable=quiet or not verify,
               leave=False) as bar, ThreadPoolExecutor(max_workers=2) as pool:
         def check_one(item: tuple[Path, tuple[dict, str]]) -> None:
             path, (entry, run_id) = item
             _check_file(path, entry, run_id, verify)
-            bar.update(entry["bytes"])
+            bar.update(entry.bytes)
         list(pool.map(check_one, sorted(listed.items())))
     return LoadedDataset(root, identity["cluster_id"], manifests, sorted(listed), ignored)
 
 
 def topic_names(datasets: list[LoadedDataset]) -> list[str]:
     """The topics the datasets' manifests cover, sorted."""
-    return sorted({part["topic"] for ds in datasets for manifest in ds.manifests for part in manifest.get("partitions", [])})
+    return sorted({part.topic for ds in datasets for manifest in ds.manifests for part in manifest.partitions})
 
 

@@ -117,23 +117,34 @@ class Connection:
         self.timeout = timeout
         self.errors: list[RdKafkaError] = []
         self.config = dict(config)
-        consumer_config = {
+        self.isolation = isolation
+        self.partitions = partitions
+        try:
+            self.consumer = self._consumer()
+            self.admin = AdminClient({**admin_settings(config), "error_cb": self.errors.append}, logger=log)
+        except KafkaException as exc:
+            raise UsageError(f"invalid client configuration: {exc.args[0].str()}") from None
+
+    def _consumer(self) -> Consumer:
+        return Consumer({
             "group.id": f"evkit-dump-{uuid.uuid4().hex[:12]}",
             "auto.offset.reset": "error",
             "enable.partition.eof": "true",
-            "isolation.level": isolation,
+            "isolation.level": self.isolation,
             "client.id": "evkit-dump",
-            **fetch_defaults(partitions),
-            **config,
+            **fetch_defaults(self.partitions),
+            **self.config,
             **READ_ONLY,
             "error_cb": self.errors.append,
-        }
-        admin_config = admin_settings(config)
-        try:
-            self.consumer = Consumer(consumer_config, logger=log)
-            self.admin = AdminClient({**admin_config, "error_cb": self.errors.append}, logger=log)
-        except KafkaException as exc:
-            raise UsageError(f"invalid client configuration: {exc.args[0].str()}") from None
+        }, logger=log)
+
+    def size_for(self, partitions: int) -> None:
+        """Give the consumer the fetch and prefetch budget for reading `partitions` partitions (a
+        fresh consumer when it differs), so that one connection serves a dump from plan to manifest."""
+        if partitions != self.partitions:
+            self.consumer.close()
+            self.partitions = partitions
+            self.consumer = self._consumer()
 
     def close(self) -> None:
         self.consumer.close()

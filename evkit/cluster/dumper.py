@@ -1,6 +1,6 @@
 """`evkit dump`: exact, read-only, resumable dumps of Kafka topic ranges to a Parquet dataset.
 
-The dump resolves a plan (per partition: watermarks and the range [start, end) to read), prints it,
+The dump resolves a plan (per partition: watermarks and the range [start, end) to read), shows it,
 then reads every partition with assign() - never a group subscription, never a commit - and writes
 files that each cover an exact offset range. The run's manifest is written with its plan before
 anything is read and completed at the end; in between, the committed files are the progress. So an
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,11 +23,11 @@ from .._text import utc_now
 from ..errors import DatasetError, EvkitError, UsageError
 from ..store.files import remove_temporaries, write_failure
 from ..store.intervals import subtract
-from ..store.layout import FORMAT_VERSION, covered_intervals, data_files, file_metadata, read_identity, write_identity
-from ..store.manifest import partition_files, read_manifests, write_manifest
+from ..store.layout import covered_intervals, file_metadata, parse_file_name, partition_dir, read_identity, write_identity
+from ..store.manifest import CommittedFile, Manifest, PartitionEntry, read_committed, read_manifests, write_manifest
 from ..store.writer import new_run_id
 from .connection import Connection, redact, resolve_client_config
-from .plan import PartitionPlan, format_plan, resolve_plan, restored_plan
+from .plan import PartitionPlan, resolve_plan, restored_plan
 from .ranges import parse_position_spec, parse_topic
 from .reader import ReadOptions, ReadTask
 from .workers import read
@@ -54,18 +55,22 @@ def dump(
     timeout: float = 30.0,
     workers: int | None = None,
     dry_run: bool = False,
+    on_plan: Callable[[list[PartitionPlan], bool], None] | None = None,
     quiet: bool = False,
-) -> dict:
+) -> Manifest:
     """Dump the selected ranges to the dataset directory `out`; return the run's manifest.
 
     `topics` are selectors (`orders`, `orders:0,3-5`, `/regex/`); `start`/`end` positions are
     `beginning`, `end`, an offset, `-N` (last N), an ISO-8601 timestamp with zone, `@epoch-ms` or
     `-2h`-style relative times, each optionally overridden per partition (`orders:3=1000`). End is
     exclusive and defaults to the end offset seen when the dump starts (the last stable offset under
-    read_committed, the default, so aborted transactions never show up as data). With
-    `dry_run=True` the plan is printed and returned (as the manifest's `plan`) and nothing is read.
-    A range that holds no offset at all (start == end everywhere) is written as a complete, empty run.
-    `workers` consumer processes share the partitions (default: one per core for large ranges).
+    read_committed, the default, so aborted transactions never show up as data). `on_plan(plans,
+    resumed)` is called with the resolved plan before anything is read (the CLI prints it). With
+    `dry_run=True` nothing is read and the manifest (status `dry_run`) carries only the plan; status
+    `nothing_to_do` says the dataset already held the range (`summary_line` words both). A range that
+    holds no offset at all (start == end everywhere) is written as a complete, empty run. `workers`
+    consumer processes share the partitions (default: one per core for large ranges). Nothing is
+    printed; `quiet=True` also hides the progress bar.
     """
     if isolation not in ISOLATION_LEVELS:
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
@@ -98,72 +103,81 @@ def dump(
         _check_dataset_identity(out, cluster_id)
         unfinished = _unfinished_run(out, request)
         if unfinished is not None:
-            plans = [restored_plan(p, unfinished["started_at"]) for p in unfinished["plan"]]
-            run_id, started_at = unfinished["run_id"], unfinished["started_at"]
+            plans = [restored_plan(p, unfinished.started_at) for p in unfinished.plan or []]
+            run_id, started_at = unfinished.run_id, unfinished.started_at
         else:
             plans = resolve_plan(conn, metadata, selectors, start_spec, end_spec)
-            covered = covered_intervals(out)
-            for plan in plans:
-                plan.read = subtract([[plan.start, plan.end]], covered.get((plan.topic, plan.partition), []))
             run_id = new_run_id()
-        progress = Progress(quiet=quiet)
-        progress.message(format_plan(plans, isolation=isolation, resumed=unfinished is not None))
-        manifest = {
-            "format": FORMAT_VERSION, "run_id": run_id, "status": "running",
-            "tool": {"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
-                     "librdkafka": confluent_kafka.libversion()[0]},
-            "cluster_id": cluster_id, "request": request, "client_config": redact(settings),
-            "isolation": isolation, "started_at": started_at, "finished_at": None,
-            "topics": {}, "plan": [asdict(p) for p in plans], "partitions": [], "totals": {},
-        }
+        covered = covered_intervals(out) if out.exists() else {}
+        tasks = []  # the part of each partition's range no committed file holds yet, computed once
+        for plan in plans:
+            if unfinished is None:
+                plan.read = subtract([[plan.start, plan.end]], covered.get((plan.topic, plan.partition), []))
+            tasks.append(ReadTask(plan.topic, plan.partition, subtract(plan.read, covered.get((plan.topic, plan.partition), []))))
+        if on_plan is not None:
+            on_plan(plans, unfinished is not None)
+        manifest = Manifest(
+            run_id=run_id, status="running", cluster_id=cluster_id, request=request,
+            tool={"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
+                  "librdkafka": confluent_kafka.libversion()[0]},
+            client_config=redact(settings), isolation=isolation, started_at=started_at,
+            plan=[asdict(p) for p in plans],
+        )
         if dry_run:
-            return {**manifest, "status": "dry_run"}
+            manifest.status = "dry_run"
+            return manifest
         to_read = sum(p.max_records for p in plans)
         empty = all(p.start == p.end for p in plans)
-        if to_read == 0 and unfinished is None and not empty:
-            progress.message(f"nothing to read: {out} already holds every planned offset")
-            return {**manifest, "status": "nothing_to_do"}
-        if empty and unfinished is None and _recorded(out, plans):
-            progress.message(f"the range holds no records: {_ranges(plans)}; {out} already records it")
-            return {**manifest, "status": "nothing_to_do"}
+        if unfinished is None and (to_read == 0 and not empty or empty and _recorded(out, plans)):
+            manifest.status = "nothing_to_do"
+            return manifest
         topic_names = sorted({p.topic for p in plans})
         configs = conn.topic_configs(topic_names)
-        manifest["topics"] = {
+        manifest.topics = {
             t: {"partition_count": len(metadata.topics[t].partitions), "configs": configs.get(t)} for t in topic_names
         }
         out.mkdir(parents=True, exist_ok=True)
         write_identity(out, cluster_id)
         remove_temporaries(out)
         write_manifest(out, manifest)
-        tasks = [ReadTask(p.topic, p.partition, p.read) for p in plans]
         options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
                               timeout=timeout)
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
+        committed: list[CommittedFile] = []
         try:
-            if to_read:
-                read(settings, isolation, out, tasks, options, workers=workers, progress=progress)
+            if any(t.read for t in tasks):
+                read(conn, out, tasks, options, workers=workers, progress=Progress(quiet=quiet),
+                     on_commit=committed.append)
         except BaseException as exc:
-            manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             try:
-                _finish_manifest(out, manifest, plans, conn, complete=False)
+                _finish_manifest(out, manifest, plans, committed, conn, complete=False)
             except OSError:
                 pass  # e.g. the disk is still full: the last "running" checkpoint stays and resumes the same
             raise
-        manifest["status"] = "complete"
-        _finish_manifest(out, manifest, plans, conn, complete=True)
-        if empty:
-            progress.message(f"the range holds no records: {_ranges(plans)}; recorded in {out}")
-        else:
-            progress.message(
-                f"dumped {manifest['totals']['records']:,} records "
-                f"({manifest['totals']['bytes'] / 1e6:,.1f} MB) to {out}"
-            )
+        manifest.status = "complete"
+        _finish_manifest(out, manifest, plans, committed, conn, complete=True)
         return manifest
     except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
         raise write_failure(out, exc) from None
     finally:
         conn.close()
+
+
+def summary_line(manifest: Manifest, out: str | Path) -> str | None:
+    """The line that says what a dump did (`dumped N records (X MB) to DIR`, ...); None for a dry run."""
+    plans = manifest.plan or []
+    ranges = ", ".join(f"{p['topic']}/{p['partition']} [{p['start']}, {p['end']})" for p in plans)
+    empty = all(p["start"] == p["end"] for p in plans)
+    if manifest.status == "dry_run":
+        return None
+    if manifest.status == "nothing_to_do":
+        return (f"the range holds no records: {ranges}; {out} already records it" if empty
+                else f"nothing to read: {out} already holds every planned offset")
+    if empty:
+        return f"the range holds no records: {ranges}; recorded in {out}"
+    return f"dumped {manifest.records:,} records ({manifest.bytes / 1e6:,.1f} MB) to {out}"
 
 
 def _positions(value, default: str) -> list[str]:
@@ -186,45 +200,40 @@ def _check_dataset_identity(out: Path, cluster_id: str) -> None:
         )
 
 
-def _unfinished_run(out: Path, request: dict) -> dict | None:
+def _unfinished_run(out: Path, request: dict) -> Manifest | None:
     """The run to resume: an unfinished run with the same request. Another unfinished run is an error."""
     if not out.exists():
         return None
     for manifest in read_manifests(out):
-        if manifest.get("status") == "complete":
+        if manifest.status == "complete":
             continue
-        if manifest.get("request") == request:
+        if manifest.request == request:
             return manifest
         raise DatasetError(
-            f"--out {out} has an unfinished dump (run {manifest.get('run_id')}, topics "
-            f"{', '.join(manifest.get('request', {}).get('topics', []))}): re-run that dump to finish it first"
+            f"--out {out} has an unfinished dump (run {manifest.run_id}, topics "
+            f"{', '.join(manifest.request.get('topics', []))}): re-run that dump to finish it first"
         )
     return None
 
 
 def _recorded(out: Path, plans: list[PartitionPlan]) -> bool:
     """True if the dataset's runs already recorded each plan's range (an empty range is in no file)."""
-    recorded = [(p["topic"], p["partition"], p["start"], p["end"])
-                for m in (read_manifests(out) if out.exists() else []) for p in m["partitions"]]
+    recorded = [(p.topic, p.partition, p.start, p.end)
+                for m in (read_manifests(out) if out.exists() else []) for p in m.partitions]
     return all(any((t, n) == (p.topic, p.partition) and s <= p.start and p.end <= e for t, n, s, e in recorded)
                for p in plans)
 
 
-def _ranges(plans: list[PartitionPlan]) -> str:
-    return ", ".join(f"{p.topic}/{p.partition} [{p.start}, {p.end})" for p in plans)
-
-
-def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn: Connection, *,
-                     complete: bool) -> None:
+def _finish_manifest(out: Path, manifest: Manifest, plans: list[PartitionPlan], committed: list[CommittedFile],
+                     conn: Connection, *, complete: bool) -> None:
     """Fill in per-partition results from the files this run committed and write the manifest."""
-    run_files: dict[tuple[str, int], list[Path]] = {}
-    for path in data_files(out):
-        info = file_metadata(path)
-        if info.get("run_id") == manifest["run_id"]:
-            run_files.setdefault((info["topic"], info["partition"]), []).append(path)
+    by_partition: dict[tuple[str, int], list[CommittedFile]] = {}
+    for item in committed:
+        by_partition.setdefault((item.topic, item.partition), []).append(item)
     partitions = []
     for plan in plans:
-        result = partition_files(out, run_files.get((plan.topic, plan.partition), []))
+        files = by_partition.get((plan.topic, plan.partition), [])
+        files += _earlier_attempts(out, manifest.run_id, plan, {item.entry.path for item in files})
         watermarks_end = None
         if complete:  # a failed run must not wait a timeout per partition for a broker that may be gone
             try:
@@ -232,17 +241,28 @@ def _finish_manifest(out: Path, manifest: dict, plans: list[PartitionPlan], conn
                 watermarks_end = {"low": low_end, "high": high_end}
             except EvkitError:
                 pass
-        unread = subtract(plan.read, [[f["start"], f["end"]] for f in result["files"]])
-        partitions.append({
-            "topic": plan.topic, "partition": plan.partition, "request": plan.request,
-            "watermarks_start": {"low": plan.low, "high": plan.high}, "watermarks_end": watermarks_end,
-            "start": plan.start, "end": plan.end, "end_fixed_at": plan.end_fixed_at, "read": plan.read, **result,
-            "complete": not unread,
-        })
-    manifest["partitions"] = partitions
-    manifest["totals"] = {"records": sum(p["records"] for p in partitions),
-                          "bytes": sum(p["bytes"] for p in partitions)}
-    manifest["finished_at"] = utc_now()
-    if complete and any(not p["complete"] for p in partitions):
-        manifest["status"] = "failed"
+        entry = PartitionEntry(plan.topic, plan.partition, request=plan.request,
+                               watermarks_start={"low": plan.low, "high": plan.high}, watermarks_end=watermarks_end,
+                               start=plan.start, end=plan.end, end_fixed_at=plan.end_fixed_at, read=plan.read)
+        entry.add_files(files)
+        entry.complete = not subtract(plan.read, [[f.start, f.end] for f in entry.files])
+        partitions.append(entry)
+    manifest.partitions = partitions
+    manifest.finished_at = utc_now()
+    if complete and any(not p.complete for p in partitions):
+        manifest.status = "failed"
     write_manifest(out, manifest)
+
+
+def _earlier_attempts(out: Path, run_id: str, plan: PartitionPlan, known: set[str]) -> list[CommittedFile]:
+    """Files an interrupted attempt of this run committed inside the plan's range: read back, once."""
+    found = []
+    directory = partition_dir(out, plan.topic, plan.partition)
+    for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else ():
+        span = parse_file_name(path.name)
+        if (span is None or path.relative_to(out).as_posix() in known
+                or not any(s <= span[0] and span[1] <= e for s, e in plan.read)):
+            continue
+        if file_metadata(path).get("run_id") == run_id:
+            found.append(read_committed(out, path))
+    return found

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate, chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,15 +12,13 @@ from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import Message, TopicPartition
 
 from ..errors import BrokerUnreachable, OffsetOutOfRange
-from ..store.intervals import subtract
-from ..store.layout import covered_intervals
-from ..store.records import RECORD_SCHEMA, utf8_or_none
+from ..store.manifest import CommittedFile
+from ..store.records import record_table
 from ..store.writer import PartitionFileWriter
 from .connection import Connection, describe_error
 
 # librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
 _TIMESTAMP_TYPES = pa.array([None, "create", "log_append"], pa.string())
-_HEADER_TYPE = RECORD_SCHEMA.field("headers").type
 
 
 @dataclass
@@ -60,17 +58,14 @@ class _PartitionState:
 
 
 class PartitionReader:
-    """Reads the tasks' intervals not yet covered by files in `out`, committing a file per interval
-    (and whenever a file reaches `file_size`)."""
+    """Reads the tasks' intervals into files in `out`, committing a file per interval (and whenever a
+    file reaches `file_size`) and handing what each holds to `on_commit`."""
 
-    def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress):
+    def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress,
+                 on_commit: Callable[[CommittedFile], None]):
         self.conn, self.consumer, self.out, self.options = conn, conn.consumer, out, options
-        self.progress = progress
-        covered = covered_intervals(out)
-        self.states = {
-            (t.topic, t.partition): _PartitionState(t, subtract(t.read, covered.get((t.topic, t.partition), [])))
-            for t in tasks
-        }
+        self.progress, self.on_commit = progress, on_commit
+        self.states = {(t.topic, t.partition): _PartitionState(t, [list(i) for i in t.read]) for t in tasks}
         self.bytes = 0
 
     def remaining_offsets(self) -> int:
@@ -184,7 +179,7 @@ class PartitionReader:
             self.consumer.pause([state.tp])
 
     def _commit(self, state: _PartitionState, end: int) -> None:
-        state.writer.commit(end)
+        self.on_commit(state.writer.commit(end))
         state.writer = None
 
     def _raise_message_error(self, err, msg) -> None:
@@ -214,45 +209,14 @@ def messages_table(messages: list) -> pa.Table:
     stamps = list(map(Message.timestamp, messages))
     kinds, times = zip(*stamps) if stamps else ((), ())
     kind_array = pa.array(kinds, pa.int8())
-    key_array = pa.array(list(map(Message.key, messages)), pa.binary())
-    value_array = pa.array(list(map(Message.value, messages)), pa.binary())
-    return pa.Table.from_arrays(
-        [
-            pa.array(list(map(Message.topic, messages)), pa.string()),
-            pa.array(list(map(Message.partition, messages)), pa.int32()),
-            pa.array(list(map(Message.offset, messages)), pa.int64()),
-            pc.if_else(pc.equal(kind_array, 0), None, pa.array(times, pa.int64())).cast(
-                pa.timestamp("ms", tz="UTC")),
-            pc.take(_TIMESTAMP_TYPES, kind_array),
-            key_array,
-            value_array,
-            headers_array(list(map(Message.headers, messages))),
-            pa.array(list(map(Message.leader_epoch, messages)), pa.int32()),
-            pc.binary_length(key_array).cast(pa.int32()),
-            pc.binary_length(value_array).cast(pa.int32()),
-            utf8_text(key_array),
-        ],
-        schema=RECORD_SCHEMA,
+    return record_table(
+        topic=list(map(Message.topic, messages)), partition=list(map(Message.partition, messages)),
+        offset=list(map(Message.offset, messages)),
+        timestamp=pc.if_else(pc.equal(kind_array, 0), None, pa.array(times, pa.int64())).cast(pa.timestamp("ms", tz="UTC")),
+        timestamp_type=pc.take(_TIMESTAMP_TYPES, kind_array), key=list(map(Message.key, messages)),
+        value=list(map(Message.value, messages)), headers=list(map(Message.headers, messages)),
+        leader_epoch=list(map(Message.leader_epoch, messages)),
     )
-
-
-def headers_array(header_lists: list) -> pa.Array:
-    """list<struct<key, value>> from confluent-kafka header lists (None = no headers), order kept."""
-    lengths = [len(h) if h else 0 for h in header_lists]
-    flat = list(chain.from_iterable(filter(None, header_lists)))
-    names, values = zip(*flat) if flat else ((), ())
-    structs = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
-                                         fields=list(_HEADER_TYPE.value_type))
-    offsets = pa.array([0, *accumulate(lengths)], pa.int32())
-    return pa.ListArray.from_arrays(offsets, structs, type=_HEADER_TYPE)
-
-
-def utf8_text(binary: pa.Array) -> pa.Array:
-    """The binary values as strings where they are valid UTF-8, else null."""
-    try:
-        return binary.cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array([utf8_or_none(b) for b in binary.to_pylist()], pa.string())
 
 
 def split_by_partition(table: pa.Table):

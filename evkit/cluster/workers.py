@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,19 +22,19 @@ from .. import errors
 from .._progress import Progress
 from ..errors import EvkitError, ClusterError
 from ..store.files import remove_temporaries, write_failure
-from ..store.intervals import subtract
-from ..store.layout import covered_intervals
+from ..store.manifest import CommittedFile
 from .connection import Connection
 from .reader import PartitionReader, ReadOptions, ReadTask
 
 
-def read(settings: dict, isolation: str, out: Path, tasks: list[ReadTask], options: ReadOptions, *,
-         workers: int, progress: Progress) -> None:
-    """Read every task into `out`, in this process or split across `workers` processes."""
+def read(conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, *, workers: int,
+         progress: Progress, on_commit: Callable[[CommittedFile], None]) -> None:
+    """Read every task into `out`, on `conn` in this process or split across `workers` processes;
+    `on_commit` gets each committed file as it is committed (so a failed run still lists them)."""
     groups = _balance(tasks, workers)
     if len(groups) <= 1:
-        conn = Connection(settings, isolation=isolation, timeout=options.timeout, partitions=len(tasks))
-        reader = PartitionReader(conn, out, tasks, options, progress)
+        conn.size_for(len(tasks))
+        reader = PartitionReader(conn, out, tasks, options, progress, on_commit)
         progress.start(total=reader.remaining_offsets(), unit="offsets")
         try:
             reader.run()
@@ -42,9 +43,8 @@ def read(settings: dict, isolation: str, out: Path, tasks: list[ReadTask], optio
             raise
         finally:
             progress.close()
-            conn.close()
         return
-    _read_in_workers(settings, isolation, out, groups, options, progress)
+    _read_in_workers(conn.config, conn.isolation, out, groups, options, progress, on_commit)
 
 
 def _balance(tasks: list[ReadTask], workers: int) -> list[list[ReadTask]]:
@@ -91,7 +91,8 @@ def _worker_main() -> int:
     try:
         conn = Connection(spec["settings"], isolation=spec["isolation"], timeout=spec["options"]["timeout"],
                           partitions=len(tasks))
-        reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events)
+        reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events,
+                                 lambda committed: events._send({"committed": committed.to_json()}))
         reader.run()
         conn.close()
     except (EvkitError, OSError) as exc:
@@ -123,11 +124,9 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[list[ReadTask]], options: ReadOptions,
-                     progress: Progress) -> None:
+                     progress: Progress, on_commit: Callable[[CommittedFile], None]) -> None:
     share = {**asdict(options), "max_rate": options.max_rate / len(groups) if options.max_rate else None}
-    covered = covered_intervals(out)
-    total = sum(e - s for g in groups for t in g
-                for s, e in subtract(t.read, covered.get((t.topic, t.partition), [])))
+    total = sum(e - s for g in groups for t in g for s, e in t.read)
     progress.start(total=total, unit="offsets")
     processes = []
     try:
@@ -150,7 +149,7 @@ def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[lis
                     *lines, rest = (buffered + chunk).split(b"\n")
                     pending[key.fd] = (proc, rest)
                     for line in lines:
-                        _apply_event(json.loads(line), progress)
+                        _apply_event(json.loads(line), progress, on_commit)
                     if not chunk:
                         selector.unregister(key.fd)
                         del pending[key.fd]
@@ -167,8 +166,10 @@ def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[lis
         progress.close()
 
 
-def _apply_event(event: dict, progress: Progress) -> None:
-    if "progress" in event:
+def _apply_event(event: dict, progress: Progress, on_commit: Callable[[CommittedFile], None]) -> None:
+    if "committed" in event:
+        on_commit(CommittedFile.from_json(event["committed"]))
+    elif "progress" in event:
         advance, records, data_bytes = event["progress"]
         progress.update(advance, records=records, data_bytes=data_bytes)
     elif "status" in event:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..store.files import atomic_write_json, commit_file, temp_path
+from .._text import SEVERITIES
 from ..errors import EvkitError, UsageError
 
-SEVERITIES = ("info", "warning", "error")
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebooks" / "incident_review.ipynb"
 SAMPLE_DATASET = REPO / "data" / "sports-betting"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..cluster.connection import admin_settings, parse_settings, resolve_client_config
 from .._text import utc_iso
-from ..store.manifest import write_manifest
+from ..store.manifest import Manifest, write_manifest
 from ..store.records import records_table
 from ..store.writer import write_records
 from ..errors import ClusterError, UsageError
@@ -376,7 +376,7 @@ def assign_offsets(events: list[Event]) -> None:
 
 
 def write_dataset(out: Path, events: list[Event], *, seed: int, incidents: tuple[str, ...], topic_prefix: str,
-                  minutes: int) -> dict:
+                  minutes: int) -> Manifest:
     """Write the events as one complete run; run id and manifest times come from the fixed clock."""
     rows = [{"topic": topic_prefix + e.topic, "partition": e.partition, "offset": e.offset, "timestamp": e.send_ms,
              "key": e.key, "value": e.value, "headers": e.headers} for e in events]
@@ -396,7 +396,7 @@ def write_dataset(out: Path, events: list[Event], *, seed: int, incidents: tuple
         run_id=datetime.fromtimestamp(finished / 1000, tz=UTC).strftime("%Y%m%dT%H%M%S000000Z") + f"-synth{seed}",
         end_fixed_at=dumped,
     )
-    manifest["started_at"] = manifest["finished_at"] = utc_iso(dumped)
+    manifest.started_at = manifest.finished_at = utc_iso(dumped)
     write_manifest(out, manifest)
     return manifest
 

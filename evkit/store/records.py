@@ -1,7 +1,12 @@
-"""The record schema (one row per Kafka record) and the one builder of record tables from rows."""
+"""The record schema (one row per Kafka record) and the one builder of record tables."""
 from __future__ import annotations
 
+from itertools import accumulate, chain
+
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._text import key_utf8
 
 HEADER_TYPE = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
 
@@ -24,36 +29,49 @@ RECORD_SCHEMA = pa.schema(
 )
 
 
-def utf8_or_none(data: bytes | None) -> str | None:
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+def record_table(*, topic, partition, offset, timestamp, timestamp_type, key, value, headers, leader_epoch) -> pa.Table:
+    """A RECORD_SCHEMA table from its columns, each a list or an Arrow array; `headers` is a list of
+    [(name, value), ...] lists (None: no headers), `timestamp` epoch ms or datetimes. The derived
+    columns (key_size, value_size, key_text) are computed here, for the dump and for write_records."""
+    key, value = _array(key, pa.binary()), _array(value, pa.binary())
+    return pa.Table.from_arrays(
+        [_array(topic, pa.string()), _array(partition, pa.int32()), _array(offset, pa.int64()),
+         _array(timestamp, RECORD_SCHEMA.field("timestamp").type), _array(timestamp_type, pa.string()), key, value,
+         headers_array(headers), _array(leader_epoch, pa.int32()), pc.binary_length(key).cast(pa.int32()),
+         pc.binary_length(value).cast(pa.int32()), utf8_text(key)],
+        schema=RECORD_SCHEMA,
+    )
 
 
 def records_table(rows: list[dict]) -> pa.Table:
-    """Build a RECORD_SCHEMA table from dicts with topic, partition, offset, timestamp (epoch ms or
-    datetime), key, value and optionally headers [(key, value)], timestamp_type, leader_epoch.
-
-    The derived columns (key_size, value_size, key_text) are computed here.
-    """
-    columns: dict[str, list] = {field.name: [] for field in RECORD_SCHEMA}
-    for row in rows:
-        key, value = row.get("key"), row.get("value")
-        columns["topic"].append(row["topic"])
-        columns["partition"].append(row["partition"])
-        columns["offset"].append(row["offset"])
-        columns["timestamp"].append(row.get("timestamp"))
-        columns["timestamp_type"].append(row.get("timestamp_type", "create"))
-        columns["key"].append(key)
-        columns["value"].append(value)
-        columns["headers"].append([{"key": k, "value": v} for k, v in row.get("headers") or ()])
-        columns["leader_epoch"].append(row.get("leader_epoch"))
-        columns["key_size"].append(None if key is None else len(key))
-        columns["value_size"].append(None if value is None else len(value))
-        columns["key_text"].append(utf8_or_none(key))
-    return pa.Table.from_pydict(columns, schema=RECORD_SCHEMA)
+    """A RECORD_SCHEMA table from dicts with topic, partition, offset, timestamp (epoch ms or
+    datetime), key, value and optionally headers [(key, value)], timestamp_type, leader_epoch."""
+    return record_table(
+        topic=[r["topic"] for r in rows], partition=[r["partition"] for r in rows], offset=[r["offset"] for r in rows],
+        timestamp=[r.get("timestamp") for r in rows], timestamp_type=[r.get("timestamp_type", "create") for r in rows],
+        key=[r.get("key") for r in rows], value=[r.get("value") for r in rows],
+        headers=[r.get("headers") for r in rows], leader_epoch=[r.get("leader_epoch") for r in rows],
+    )
 
 
+def _array(values, kind: pa.DataType) -> pa.Array:
+    return values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, kind)
+
+
+def headers_array(header_lists: list) -> pa.Array:
+    """list<struct<key, value>> from header lists (None = no headers), order and repeats kept."""
+    lengths = [len(h) if h else 0 for h in header_lists]
+    flat = list(chain.from_iterable(filter(None, header_lists)))
+    names, values = zip(*flat) if flat else ((), ())
+    structs = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
+                                         fields=list(HEADER_TYPE.value_type))
+    offsets = pa.array([0, *accumulate(lengths)], pa.int32())
+    return pa.ListArray.from_arrays(offsets, structs, type=HEADER_TYPE)
+
+
+def utf8_text(binary: pa.Array) -> pa.Array:
+    """The binary values as strings where they are valid UTF-8, else null."""
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([key_utf8(b) for b in binary.to_pylist()], pa.string())

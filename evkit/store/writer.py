@@ -1,4 +1,4 @@
-"""Writing data: one partition's records streamed into a Parquet file, and whole runs from memory."""
+"""Writing data: one partition's records streamed into a Parquet file, whole runs from memory, run ids."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,9 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
@@ -15,14 +16,17 @@ from .._text import now_ms, utc_iso, utc_now
 from ..errors import DatasetError
 from .files import commit_file, temp_path
 from .layout import FORMAT_VERSION, PARQUET_META_KEY, file_name, partition_dir, read_identity, write_identity
-from .manifest import partition_files, write_manifest
+from .files import sha256_file
+from .manifest import CommittedFile, FileEntry, Manifest, PartitionEntry, write_manifest
 from .records import RECORD_SCHEMA
 
 class PartitionFileWriter:
     """Streams record batches of one partition into one Parquet file covering [start, end).
 
-    The file is written under a temporary name; `commit(end)` closes it and renames it to its final
-    name. `abort()` removes the temporary.
+    The file is written under a temporary name; `commit(end)` closes it, renames it to its final
+    name and returns what it holds (its manifest entry, the offsets Kafka skipped, the key + value
+    bytes), tracked while writing so that nothing is read back but the checksum. `abort()` removes
+    the temporary.
     """
 
     def __init__(self, root: Path, topic: str, partition: int, start: int, *, run_id: str,
@@ -34,34 +38,54 @@ class PartitionFileWriter:
         self.tmp = temp_path(self.directory / file_name(start, start))
         self.rows = 0
         self.data_bytes = 0  # Arrow bytes written, for rolling files by size
+        self.key_value_bytes = 0
+        self.first_offset: int | None = None
+        self.next_offset = start  # one past the last offset written
+        self.skipped: list[list[int]] = []
         self._writer = pq.ParquetWriter(
             self.tmp, RECORD_SCHEMA, compression=compression, compression_level=compression_level,
             write_statistics=True, use_dictionary=["topic", "timestamp_type"],
         )
 
     def write(self, table: pa.Table) -> None:
-        """Append a table of records (in offset order) as one row group."""
+        """Append a table of records (in offset order, after those written so far) as one row group."""
         if table.num_rows == 0:
             return
+        offsets = table.column("offset").to_numpy()
+        self.skipped += offset_gaps_between(offsets, self.next_offset)
+        self.first_offset = int(offsets[0]) if self.first_offset is None else self.first_offset
+        self.next_offset = int(offsets[-1]) + 1
         self.rows += table.num_rows
         self.data_bytes += table.nbytes
+        self.key_value_bytes += sum(pc.sum(table.column(c)).as_py() or 0 for c in ("key_size", "value_size"))
         self._writer.write_table(table, row_group_size=table.num_rows)
 
-    def commit(self, end: int) -> Path:
-        """Close the file as covering [start, end) and give it its final name; return that path."""
+    def commit(self, end: int) -> CommittedFile:
+        """Close the file as covering [start, end), give it its final name and say what it holds."""
         meta = {"format": FORMAT_VERSION, "run_id": self.run_id, "topic": self.topic,
                 "partition": self.partition, "start": self.start, "end": end, "rows": self.rows}
         self._writer.add_key_value_metadata({PARQUET_META_KEY: json.dumps(meta).encode()})
         self._writer.close()
         final = self.directory / file_name(self.start, end)
         commit_file(self.tmp, final)
-        return final
+        entry = FileEntry(path=final.relative_to(self.root).as_posix(), start=self.start, end=end, rows=self.rows,
+                          first_offset=self.first_offset, last_offset=None if self.rows == 0 else self.next_offset - 1,
+                          bytes=final.stat().st_size, sha256=sha256_file(final))
+        skipped = self.skipped + ([[self.next_offset, end]] if end > self.next_offset else [])
+        return CommittedFile(self.topic, self.partition, entry, skipped, self.key_value_bytes)
 
     def abort(self) -> None:
         try:
             self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+def offset_gaps_between(offsets: np.ndarray, expected: int) -> list[list[int]]:
+    """The half-open gaps before and between sorted, unique `offsets`, the first expected at `expected`."""
+    previous = np.concatenate(([expected - 1], offsets[:-1]))
+    holes = np.nonzero(offsets - previous > 1)[0]
+    return [[int(previous[i]) + 1, int(offsets[i])] for i in holes]
 
 
 def write_records(
@@ -77,7 +101,7 @@ def write_records(
     end_fixed_at: int | None = None,
     isolation: str | None = None,
     watermarks: dict[tuple[str, int], tuple[int, int]] | None = None,
-) -> dict:
+) -> Manifest:
     """Write a complete dataset run from an in-memory RECORD_SCHEMA table; return its manifest.
 
     Used by `synth` and by tests that need a dataset without a broker. Each partition becomes one
@@ -97,7 +121,7 @@ def write_records(
     started = utc_now()
     table = table.sort_by([("topic", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
     if end_fixed_at is None:
-        latest = pa.compute.max(table.column("timestamp")).as_py()
+        latest = pc.max(table.column("timestamp")).as_py()
         end_fixed_at = int(latest.timestamp() * 1000) if latest is not None else now_ms()
     keys = sorted(set(zip(table.column("topic").to_pylist(), table.column("partition").to_pylist())))
     for topic_partition in ranges or {}:
@@ -105,37 +129,29 @@ def write_records(
             keys.append(topic_partition)
     partitions = []
     for topic, partition in sorted(keys):
-        mask = pa.compute.and_(pa.compute.equal(table.column("topic"), topic),
-                               pa.compute.equal(table.column("partition"), partition))
+        mask = pc.and_(pc.equal(table.column("topic"), topic),
+                               pc.equal(table.column("partition"), partition))
         part = table.filter(mask)
         offsets = part.column("offset")
         start, end = (ranges or {}).get((topic, partition), (offsets[0].as_py(), offsets[-1].as_py() + 1)
                                          if len(offsets) else (0, 0))
         writer = PartitionFileWriter(root, topic, partition, start, run_id=run_id)
         writer.write(part)
-        path = writer.commit(end)
         low, high = (watermarks or {}).get((topic, partition), (start, end))
-        partitions.append({
-            "topic": topic, "partition": partition,
-            "request": {"start": start, "end": end},
-            "watermarks_start": {"low": low, "high": high}, "watermarks_end": {"low": low, "high": high},
-            "start": start, "end": end, "end_fixed_at": utc_iso(end_fixed_at), "read": [[start, end]],
-            **partition_files(root, [path]), "complete": True,
-        })
+        entry = PartitionEntry(topic, partition, request={"start": start, "end": end},
+                               watermarks_start={"low": low, "high": high}, watermarks_end={"low": low, "high": high},
+                               start=start, end=end, end_fixed_at=utc_iso(end_fixed_at), read=[[start, end]],
+                               complete=True)
+        entry.add_files([writer.commit(end)])
+        partitions.append(entry)
     topics = sorted({topic for topic, _ in keys})
-    manifest = {
-        "format": FORMAT_VERSION, "run_id": run_id, "status": "complete",
-        "tool": {"evkit": __version__}, "cluster_id": cluster_id,
-        "request": request or {"source": "write_records"}, "client_config": {}, "isolation": isolation,
-        "started_at": started, "finished_at": utc_now(),
-        "topics": {
-            t: {"partition_count": (partition_counts or {}).get(t, 1 + max(p for tt, p in keys if tt == t)),
-                "configs": (topic_configs or {}).get(t, {})}
-            for t in topics
-        },
-        "partitions": partitions,
-        "totals": {"records": sum(p["records"] for p in partitions), "bytes": sum(p["bytes"] for p in partitions)},
-    }
+    manifest = Manifest(
+        run_id=run_id, status="complete", cluster_id=cluster_id, request=request or {"source": "write_records"},
+        tool={"evkit": __version__}, isolation=isolation, started_at=started, finished_at=utc_now(),
+        topics={t: {"partition_count": (partition_counts or {}).get(t, 1 + max(p for tt, p in keys if tt == t)),
+                    "configs": (topic_configs or {}).get(t, {})} for t in topics},
+        partitions=partitions,
+    )
     write_manifest(root, manifest)
     return manifest
 

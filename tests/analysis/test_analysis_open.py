@@ -27,8 +27,9 @@ def dataset(tmp_path):
 
 def test_incomplete_run_is_refused_unless_allowed(dataset):
     (manifest,) = read_manifests(dataset)
-    write_manifest(dataset, {**manifest, "status": "interrupted"})
-    assert refusal(dataset) == (f"{dataset}: dump run {manifest['run_id']} is interrupted, not complete; re-run the "
+    manifest.status = "interrupted"
+    write_manifest(dataset, manifest)
+    assert refusal(dataset) == (f"{dataset}: dump run {manifest.run_id} is interrupted, not complete; re-run the "
                                 "same `evkit dump` to resume it, or open with allow_incomplete=True")
     with evkit.open(dataset, allow_incomplete=True, quiet=True) as ds:
         assert ds.records.count("*").fetchall() == [(10,)]
@@ -48,7 +49,7 @@ def test_changed_file_is_refused_by_its_sha256(dataset):
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     (manifest,) = read_manifests(dataset)
-    assert refusal(dataset) == (f"{path}: sha256 differs from what dump run {manifest['run_id']} wrote; "
+    assert refusal(dataset) == (f"{path}: sha256 differs from what dump run {manifest.run_id} wrote; "
                                 "the file was changed or corrupted")
 
 
@@ -56,7 +57,7 @@ def test_missing_file_and_bad_manifest(dataset):
     path = next(data_files(dataset))
     path.unlink()
     (manifest,) = read_manifests(dataset)
-    assert refusal(dataset) == (f"{path}: listed by dump run {manifest['run_id']} but missing; "
+    assert refusal(dataset) == (f"{path}: listed by dump run {manifest.run_id} but missing; "
                                 "the dataset was modified after the dump")
     (runs,) = (dataset / "_evkit" / "runs").glob("*.json")
     runs.write_text("{not json")

@@ -43,7 +43,7 @@ def write_scenario(scenario: Scenario, root: Path) -> tuple[list[Path], dict[int
             watermarks={place: (dump.lows[place], end) for place, (_, end) in dump.ranges.items()},
             end_fixed_at=None if dump.end_fixed_at is None else latest + dump.end_fixed_at,
         )
-        moments[number] = max(_epoch_ms(p["end_fixed_at"]) for p in manifest["partitions"])
+        moments[number] = max(_epoch_ms(p.end_fixed_at) for p in manifest.partitions)
     return sorted({root / f"d{d.dataset}" for d in scenario.dumps}), moments
 
 

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 import evkit
 from evkit.store.layout import data_files, manifest_path, write_identity
-from evkit.store.manifest import read_manifests, write_manifest
+from evkit.store.manifest import Manifest, read_manifests, write_manifest
 from support.dumping import all_bytes_under, dataset_rows, headers_as_pairs, only_manifest, produce
 
 pytestmark = pytest.mark.broker
@@ -41,7 +41,7 @@ def test_every_field_is_dumped_byte_exact(bootstrap, make_topic, tmp_path):
          "headers": [("dup", b"1"), ("dup", b"2"), ("nul", None), ("empty", b"")]},
     ]
     produce(bootstrap, topic, records)
-    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True).to_json()
 
     rows = dataset_rows(tmp_path / "ds")
     assert [(r["offset"], r["key"], r["value"]) for r in rows] == [
@@ -63,7 +63,7 @@ def test_log_append_time_topic_keeps_the_broker_timestamp(bootstrap, make_topic,
     topic = make_topic(config={"message.timestamp.type": "LogAppendTime"})
     before = int(time.time() * 1000)
     produce(bootstrap, topic, [{"key": b"a", "value": b"1", "timestamp": BASE_TS}])
-    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True).to_json()
     (row,) = dataset_rows(tmp_path / "ds")
     assert row["timestamp_type"] == "log_append"
     assert int(row["timestamp"].timestamp() * 1000) >= before  # the broker's clock, not BASE_TS
@@ -115,21 +115,21 @@ def test_transactions_under_both_isolation_levels(bootstrap, make_topic, tmp_pat
     topic = make_topic()
     transactional_topic(bootstrap, topic)
 
-    committed = evkit.dump(bootstrap=bootstrap, out=tmp_path / "rc", topics=[topic], quiet=True)
+    committed = evkit.dump(bootstrap=bootstrap, out=tmp_path / "rc", topics=[topic], quiet=True).to_json()
     assert [(r["offset"], r["value"]) for r in dataset_rows(tmp_path / "rc")] == [
         (0, b"c0"), (1, b"c1"), (2, b"c2"), (7, b"c3")]
     (part,) = committed["partitions"]
     assert (part["end"], part["complete"], part["skipped"]) == (9, True, [[3, 7], [8, 9]])
 
     everything = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ru", topics=[topic], isolation="read_uncommitted",
-                            quiet=True)
+                            quiet=True).to_json()
     assert [r["value"] for r in dataset_rows(tmp_path / "ru")] == [b"c0", b"c1", b"c2", b"a0", b"a1", b"c3"]
     assert everything["partitions"][0]["skipped"] == [[3, 4], [6, 7], [8, 9]]
 
 
 def test_empty_partitions_and_a_range_ending_in_markers_finish(bootstrap, make_topic, tmp_path):
     empty = make_topic(partitions=3)
-    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "empty", topics=[empty], quiet=True, timeout=10)
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "empty", topics=[empty], quiet=True, timeout=10).to_json()
     assert manifest["status"] == "complete"
     assert [(p["partition"], p["start"], p["end"], p["records"], p["files"], p["complete"])
             for p in manifest["partitions"]] == [(n, 0, 0, 0, [], True) for n in range(3)]
@@ -138,14 +138,14 @@ def test_empty_partitions_and_a_range_ending_in_markers_finish(bootstrap, make_t
     tail_markers = make_topic()
     transactional_topic(bootstrap, tail_markers)
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "tail", topics=[tail_markers], start=7, quiet=True,
-                          timeout=10)
+                          timeout=10).to_json()
     assert [(p["start"], p["end"], p["records"], p["skipped"]) for p in manifest["partitions"]] == [(7, 9, 1, [[8, 9]])]
 
 
 def test_compacted_topic_dumps_what_the_log_holds(bootstrap, make_topic, tmp_path):
     topic = make_topic(config={"cleanup.policy": "compact"})
     produce(bootstrap, topic, [{"key": b"a", "value": b"1"}, {"key": b"a", "value": b"2"}, {"key": b"b", "value": None}])
-    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True).to_json()
     assert [(r["key"], r["value"]) for r in dataset_rows(tmp_path / "ds")] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)]
     assert manifest["topics"][topic]["configs"]["cleanup.policy"] == "compact"
 
@@ -155,10 +155,12 @@ def test_rerun_adds_nothing_and_a_later_end_appends_only_new_offsets(bootstrap, 
     produce(bootstrap, topic, keyed_records(10))
     out = tmp_path / "ds"
     evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
-    assert evkit.dump(bootstrap=bootstrap, out=out, topics=[topic])["status"] == "nothing_to_do"
-    assert capsys.readouterr().out.splitlines()[-1] == f"nothing to read: {out} already holds every planned offset"
+    assert evkit.dump(bootstrap=bootstrap, out=out, topics=[topic]).status == "nothing_to_do"
+    assert capsys.readouterr().out == ""  # the API prints nothing; the command says what it did
+    again = cli("dump", "-b", bootstrap, "-o", str(out), "-t", topic)
+    assert again.stdout.splitlines()[-1] == f"nothing to read: {out} already holds every planned offset"
     produce(bootstrap, topic, keyed_records(15)[10:])
-    second = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
+    second = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True).to_json()
     assert second["partitions"][0]["read"] == [[10, 15]]
     assert [r["offset"] for r in dataset_rows(out)] == list(range(15))
     assert sorted(f.name for f in data_files(out)) == [
@@ -194,7 +196,7 @@ def test_a_range_without_records_is_a_complete_empty_dataset(bootstrap, make_top
         f"the range holds no records: {topic}/0 [3, 3), {topic}/1 [2, 2); {out} already records it")
     assert only_manifest(out) == manifest
 
-    api = evkit.dump(bootstrap=bootstrap, out=tmp_path / "api", topics=[topic], start="-2h", quiet=True)
+    api = evkit.dump(bootstrap=bootstrap, out=tmp_path / "api", topics=[topic], start="-2h", quiet=True).to_json()
     assert api["status"] == "complete"
     assert api["partitions"] == only_manifest(tmp_path / "api")["partitions"]
     assert [(p["start"], p["end"], p["records"], p["files"]) for p in api["partitions"]] == [(3, 3, 0, []), (2, 2, 0, [])]
@@ -208,7 +210,7 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 def test_each_partition_records_when_its_end_was_fixed(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(6, partitions=2))
-    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True)
+    manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True).to_json()
     moments = [p["end_fixed_at"] for p in manifest["partitions"]]
     assert all(ISO_MS.match(m) for m in moments), moments
     assert all(manifest["started_at"] <= m <= manifest["finished_at"] for m in moments)  # same format: text order
@@ -222,12 +224,12 @@ def test_resuming_a_plan_saved_without_end_fixed_at_uses_the_run_start(bootstrap
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(6, partitions=2))
     out = tmp_path / "ds"
-    finished = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
+    finished = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True).to_json()
     older = {**finished, "status": "interrupted", "finished_at": None, "partitions": [], "totals": {},
              "plan": [{k: v for k, v in p.items() if k != "end_fixed_at"} for p in finished["plan"]]}
-    write_manifest(out, older)
+    write_manifest(out, Manifest.from_json(older))
     assert "end_fixed_at" not in json.loads(manifest_path(out, finished["run_id"]).read_text())["plan"][0]
-    resumed = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True)
+    resumed = evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], quiet=True).to_json()
     assert (resumed["run_id"], resumed["status"], resumed["started_at"]) == (
         finished["run_id"], "complete", finished["started_at"])
     assert [p["end_fixed_at"] for p in resumed["partitions"]] == [finished["started_at"]] * 2
@@ -238,7 +240,7 @@ def test_files_roll_by_size_and_each_names_its_range(bootstrap, make_topic, tmp_
     topic = make_topic()
     produce(bootstrap, topic, [{"key": b"k", "value": os.urandom(1000)} for _ in range(300)])
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True, file_size=50_000,
-                          batch_size=40)
+                          batch_size=40).to_json()
     files = manifest["partitions"][0]["files"]
     assert len(files) > 3
     assert files[0]["start"] == 0 and files[-1]["end"] == 300
@@ -251,9 +253,9 @@ def test_worker_processes_write_the_same_rows_as_one_process(bootstrap, make_top
     topic = make_topic(partitions=3)
     produce(bootstrap, topic, [{"key": str(i).encode(), "value": os.urandom(50), "partition": i % 3,
                                "headers": [("n", str(i).encode())]} for i in range(3000)])
-    one = evkit.dump(bootstrap=bootstrap, out=tmp_path / "one", topics=[topic], quiet=True, workers=1)
+    one = evkit.dump(bootstrap=bootstrap, out=tmp_path / "one", topics=[topic], quiet=True, workers=1).to_json()
     three = evkit.dump(bootstrap=bootstrap, out=tmp_path / "three", topics=[topic], quiet=True, workers=3,
-                       file_size=20_000)
+                       file_size=20_000).to_json()
     assert dataset_rows(tmp_path / "three") == dataset_rows(tmp_path / "one")
     assert three["totals"] == one["totals"] == {"records": 3000, "bytes": three["totals"]["bytes"]}
     assert all(p["complete"] for p in three["partitions"])
@@ -276,7 +278,7 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (killed,) = read_manifests(out)
-    assert killed["status"] == "running"
+    assert killed.status == "running"
     _wait_for_no_process_writing(out)
 
     result = subprocess.run(cmd[:-4] + ["--file-size", "20000"], capture_output=True, text=True, timeout=120)
@@ -285,8 +287,8 @@ def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, ma
     manifest = only_manifest(out)
     assert manifest["status"] == "complete"
     # the resumed run keeps the moment the killed one fixed its end offsets
-    assert [p["end_fixed_at"] for p in manifest["partitions"]] == [p["end_fixed_at"] for p in killed["plan"]]
-    assert manifest["started_at"] == killed["started_at"]
+    assert [p["end_fixed_at"] for p in manifest["partitions"]] == [p["end_fixed_at"] for p in killed.plan]
+    assert manifest["started_at"] == killed.started_at
     listed = {f["path"] for p in manifest["partitions"] for f in p["files"]}
     assert listed == {p.relative_to(out).as_posix() for p in data_files(out)}
     assert not list(out.rglob("*.tmp"))
@@ -330,7 +332,7 @@ def test_a_secret_given_with_X_reaches_no_output_file(bootstrap, make_topic, tmp
     produce(bootstrap, topic, keyed_records(3))
     secret = "s3cr3t-Pa55word-that-must-not-leak"
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], quiet=True,
-                          client_config={"sasl.password": secret, "sasl.username": "analyst", "client.id": "evkit-test"})
+                          client_config={"sasl.password": secret, "sasl.username": "analyst", "client.id": "evkit-test"}).to_json()
     assert secret.encode() not in all_bytes_under(tmp_path / "ds")
     assert manifest["client_config"]["sasl.password"] == "[redacted]"
     assert manifest["client_config"]["sasl.username"] == "analyst"
@@ -340,9 +342,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(bootstrap, make_topic, tmp_p
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(6, partitions=2))
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "ds", topics=[topic], start=-2, dry_run=True)
-    assert manifest["status"] == "dry_run"
+    assert manifest.status == "dry_run" and [(p["start"], p["end"]) for p in manifest.plan] == [(1, 3), (1, 3)]
     assert not (tmp_path / "ds").exists()
-    plan = capsys.readouterr().out.splitlines()
+    assert capsys.readouterr().out == ""
+    shown = cli("dump", "-b", bootstrap, "-o", str(tmp_path / "ds"), "-t", topic, "--start", "-2", "--dry-run")
+    assert not (tmp_path / "ds").exists()
+    plan = shown.stdout.splitlines()
     assert plan[0] == "plan (read_committed; end = last stable offset; at most 4 records to read):"
     assert plan[1].split() == ["topic", "part", "request", "low", "end", "range", "[start,", "end)", "to", "read"]
     assert plan[2].split() == [topic, "0", "-2", "..", "end", "0", "3", "[1,", "3)", "2"]

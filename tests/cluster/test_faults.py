@@ -85,12 +85,12 @@ def assert_complete_dataset(root: Path, expected: list[tuple]) -> None:
     """The dataset holds exactly `expected`, every file is listed (with its checksum) by a complete run."""
     assert rows_of(root) == expected
     manifests = read_manifests(root)
-    assert [m["status"] for m in manifests] == ["complete"] * len(manifests)
-    listed = {f["path"]: f for m in manifests for p in m["partitions"] for f in p["files"]}
+    assert [m.status for m in manifests] == ["complete"] * len(manifests)
+    listed = {f.path: f for m in manifests for p in m.partitions for f in p.files}
     on_disk = {p.relative_to(root).as_posix() for p in data_files(root)}
     assert on_disk == set(listed)
-    assert all(sha256_file(root / path) == f["sha256"] for path, f in listed.items())
-    assert all(p["complete"] and p["skipped"] == [] for m in manifests for p in m["partitions"])
+    assert all(sha256_file(root / path) == f.sha256 for path, f in listed.items())
+    assert all(p.complete and p.skipped == [] for m in manifests for p in m.partitions)
     assert list(root.rglob(".*.tmp")) == []
     assert_every_parquet_file_is_whole(root)
 

@@ -71,7 +71,7 @@ def test_topics_partitions_and_envelopes(sample, sample_rows):
     assert summary["records"] == len(sample_rows) == 20_399
     assert summary["topics"] == dict(Counter(r["topic"] for r in sample_rows))
     every_partition = {(t, p) for t, n in TOPICS.items() for p in range(n)}
-    assert {(p["topic"], p["partition"]) for p in summary["manifest"]["partitions"]} == every_partition
+    assert {(p.topic, p.partition) for p in summary["manifest"].partitions} == every_partition
     # 12 match keys on 6 partitions: Java murmur2 leaves odds-updates/1 empty, as a real producer would
     assert every_partition - {(r["topic"], r["partition"]) for r in sample_rows} == {("odds-updates", 1)}
     for row in sample_rows:

@@ -22,20 +22,20 @@ def moments(manifest: dict) -> list[str]:
 
 
 def test_default_is_the_latest_record_timestamp_for_every_partition(tmp_path):
-    manifest = write_records(tmp_path / "ds", records_table(ROWS))
+    manifest = write_records(tmp_path / "ds", records_table(ROWS)).to_json()
     assert moments(manifest) == ["2023-11-14T22:13:29.250Z"] * 2
     (written,) = (json.loads(p.read_text()) for p in (tmp_path / "ds" / "_evkit" / "runs").glob("*.json"))
     assert moments(written) == moments(manifest)
 
 
 def test_an_explicit_moment_is_recorded(tmp_path):
-    manifest = write_records(tmp_path / "ds", records_table(ROWS), end_fixed_at=1_700_000_060_007)
+    manifest = write_records(tmp_path / "ds", records_table(ROWS), end_fixed_at=1_700_000_060_007).to_json()
     assert moments(manifest) == ["2023-11-14T22:14:20.007Z"] * 2
 
 
 def test_without_records_the_moment_is_the_time_of_writing(tmp_path):
     before = utc_now()
-    manifest = write_records(tmp_path / "ds", records_table([]), ranges={("t", 0): (5, 5)})
+    manifest = write_records(tmp_path / "ds", records_table([]), ranges={("t", 0): (5, 5)}).to_json()
     (moment,) = moments(manifest)
     assert before <= moment <= utc_now()  # one format, so text order is time order
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
-from evkit.store.layout import data_files
+from evkit.store.layout import data_files, manifest_path
 from evkit.store.manifest import read_manifests
 
 
@@ -35,9 +35,10 @@ def dataset_rows(root: Path, columns: list[str] | None = None) -> list[dict]:
 
 
 def only_manifest(root: Path) -> dict:
+    """The one run manifest of a dataset, as the JSON on disk."""
     manifests = read_manifests(root)
-    assert len(manifests) == 1, [m["run_id"] for m in manifests]
-    return manifests[0]
+    assert len(manifests) == 1, [m.run_id for m in manifests]
+    return json.loads(manifest_path(root, manifests[0].run_id).read_text())
 
 
 def all_bytes_under(root: Path) -> bytes:
