@@ -1,8 +1,10 @@
 """Where each event field comes from, per topic: config file, API/CLI options, validation, and SQL.
 
 An event field (`event_id`, `entity`, `event_time`, `sequence`, `event_type`, `trace_id`) is read
-from a *source*: `key`, `timestamp` (the record timestamp; event_time only), `header:<name>` (the
-last header of that name, as UTF-8) or a JSON path into the value (`$.a.b`). Later settings win:
+from a *source*: `key` (the key as its topic's `key_format` decodes it), `timestamp` (the record
+timestamp; event_time only), `header:<name>` (the last header of that name, as UTF-8) or a path
+into the value as its topic's `value_format` decodes it (`$.a.b` in JSON, `$` the whole value; see
+evkit/analysis/decoders/). Later settings win:
 built-in defaults < config `[defaults]` < config `[topics.<t>]` < options for all topics < options
 for one topic (`topic:name=source`).
 """
@@ -16,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .decoders import Decoder, decoder
 
 FIELDS = ("event_id", "entity", "event_time", "sequence", "event_type", "trace_id")
 DEFAULT_SOURCES = {"entity": "key", "event_time": "timestamp", "trace_id": "header:traceparent"}
 TOPIC_OPTIONS = ("transactional",)
+FORMAT_OPTIONS = ("key_format", "value_format")  # [defaults] and [topics.<t>]: a registered decoder's name
+DEFAULT_FORMATS = {"key_format": "text", "value_format": "json"}
 
 # A key may not start with '"' (DuckDB's quoted-key syntax) nor with '*' (a wildcard): both fail in SQL.
-_JSON_PATH = re.compile(r"^\$(\.[^.\[\]\"*][^.\[\]]*|\[\d+\])+$")
+_JSON_PATH = re.compile(r"^\$(\.[^.\[\]\"*][^.\[\]]*|\[\d+\])*$")
 
 
 def validate_source(name: str, source: str) -> str:
@@ -49,6 +54,7 @@ class FieldConfig:
     explicit: dict[str, set[str]] = field(default_factory=dict)  # topic or "*" -> field names
     topic_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     check_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FORMATS))  # [defaults]
 
     def sources(self, topic: str) -> dict[str, str]:
         """Field -> source for one topic (fields without a source are absent)."""
@@ -59,6 +65,12 @@ class FieldConfig:
 
     def transactional(self, topic: str) -> bool | None:
         return self.topic_options.get(topic, {}).get("transactional")
+
+    def decoders(self, topic: str) -> tuple[Decoder, Decoder]:
+        """The (key, value) decoders of one topic."""
+        chosen = {**self.formats, **{k: v for k, v in self.topic_options.get(topic, {}).items() if k in FORMAT_OPTIONS}}
+        return decoder(chosen["key_format"], f"[topics.{topic}] key_format"), \
+            decoder(chosen["value_format"], f"[topics.{topic}] value_format")
 
 
 def load_config(config: str | Path | Mapping | None) -> dict:
@@ -85,6 +97,11 @@ def _table(value: Any, where: str) -> dict:
 def _field_table(table: dict, where: str, *, allow_options: bool) -> tuple[dict[str, str], dict[str, Any]]:
     sources, options = {}, {}
     for name, source in table.items():
+        if name in FORMAT_OPTIONS:
+            if not isinstance(source, str):
+                raise UsageError(f"config {where}.{name}: expected a format name such as \"json\"")
+            options[name] = decoder(source, f"config {where}.{name}").name
+            continue
         if allow_options and name in TOPIC_OPTIONS:
             if not isinstance(source, bool):
                 raise UsageError(f"config {where}.{name}: expected true or false")
@@ -123,8 +140,9 @@ def resolve_fields(fields: Mapping[str, str] | Iterable[str] | None = None,
     if unknown:
         raise UsageError(f"config: unknown section(s) {', '.join(sorted(unknown))}; use [defaults], [topics.<name>], [checks.<name>]")
     resolved = FieldConfig()
-    defaults, _ = _field_table(_table(raw.get("defaults", {}), "[defaults]"), "[defaults]", allow_options=False)
+    defaults, formats = _field_table(_table(raw.get("defaults", {}), "[defaults]"), "[defaults]", allow_options=False)
     resolved.defaults.update(defaults)
+    resolved.formats.update(formats)
     resolved.explicit["*"] = set(defaults)
     for topic, table in _table(raw.get("topics", {}), "[topics]").items():
         sources, options = _field_table(_table(table, f"[topics.{topic}]"), f"[topics.{topic}]", allow_options=True)
@@ -152,16 +170,16 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _raw_expression(source: str, json_paths: list[str]) -> str:
-    """SQL (VARCHAR) reading `source` from a record; JSON paths index the one-parse list `_json`."""
+def _raw_expression(source: str, value_paths: list[str], key: Decoder) -> str:
+    """SQL (VARCHAR) reading `source` from a record; value paths index the one-decode list `_value`."""
     if source == "key":
-        return "coalesce(key_text, 'base64:' || to_base64(key))"
+        return f"{key.extract('key', ['$'])}[1]"
     if source == "timestamp":
         return "strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%gZ')"
     if source.startswith("header:"):
         name = sql_string(source[len("header:"):])
         return f"try(decode(list_filter(headers, lambda h: h.key = {name})[-1].value))"
-    return f"_json[{json_paths.index(source) + 1}]"
+    return f"_value[{value_paths.index(source) + 1}]"
 
 
 # A decimal integer (optionally signed) that fits 64 bits; DuckDB's own cast would also take "3.5"
@@ -183,18 +201,20 @@ TYPED = {
 }
 
 
-def event_fields_sql(sources: dict[str, str], where: str) -> str:
-    """SELECT over `records` adding raw_<field> (text as found) and value_is_json for one mapping."""
-    json_paths = sorted({s for s in sources.values() if s.startswith("$")})
-    extract, value_is_json = "", "NULL::BOOLEAN"
-    if json_paths:
-        paths = ", ".join(sql_string(p) for p in json_paths)
-        extract = f", try(json_extract_string(try(decode(value)), [{paths}])) AS _json"
-        value_is_json = "CASE WHEN value IS NULL THEN NULL ELSE _json IS NOT NULL END"
+def event_fields_sql(sources: dict[str, str], key: Decoder, value: Decoder, where: str) -> str:
+    """SELECT over `records` adding raw_<field> (text as found) and value_undecodable for one mapping
+    and pair of decoders; the value is decoded once for all its paths."""
+    value_paths = sorted({s for s in sources.values() if s.startswith("$")})
+    extract, undecodable = "", "NULL::BOOLEAN"
+    if value_paths:
+        for path in value_paths:
+            value.check_path(path, f"field source {path}")
+        extract = f", {value.extract('value', value_paths)} AS _value"
+        undecodable = "CASE WHEN value IS NULL THEN NULL ELSE _value IS NULL END"
     raws = ", ".join(
-        f"{_raw_expression(sources[name], json_paths) if name in sources else 'NULL::VARCHAR'} AS raw_{name}"
+        f"{_raw_expression(sources[name], value_paths, key) if name in sources else 'NULL::VARCHAR'} AS raw_{name}"
         for name in FIELDS
     )
     columns = "cluster_id, topic, partition, \"offset\", timestamp, timestamp_type, key, key_text, value, headers, value_size, hash(key, value) AS content_hash"
-    return (f"SELECT {columns}, {value_is_json} AS value_is_json, {raws} "
+    return (f"SELECT {columns}, {undecodable} AS value_undecodable, {raws} "
             f"FROM (SELECT *{extract} FROM records WHERE {where})")

@@ -79,8 +79,8 @@ class CheckReport:
         gaps = [row for row in self.coverage if row[3] and (row[6] or row[8])]
         if gaps:
             lines.append("field coverage (records lacking a field):")
-            lines += [f"  {topic} {name} ({source}): {missing} of {records} missing, {not_json} not JSON, "
-                      f"{bad} unparseable" for topic, name, source, _, records, _, missing, not_json, bad in gaps]
+            lines += [f"  {topic} {name} ({source}): {missing} of {records} missing, {undecodable} undecodable, "
+                      f"{bad} unparseable" for topic, name, source, _, records, _, missing, undecodable, bad in gaps]
         if self.findings:
             lines.append(f"worst {min(limit, len(self.findings))}:")
             for f in self.findings[:limit]:

@@ -69,7 +69,7 @@ def register(check: Check) -> Check:
     return check
 
 
-register(Check("field_coverage", "values that cannot be decoded or lack a mapped field"))
+register(Check("field_coverage", "values that do not decode or lack a mapped field"))
 register(Check("duplicate", "the same event stored more than once, and re-published ranges",
                params={"burst_min": 10, "burst_window_ms": 60000}))
 register(Check("offset_gap", "offsets Kafka did not deliver that nothing explains"))

@@ -91,13 +91,14 @@ class Analysis:
         return union
 
     def _create_event_views(self, topic_names: list[str]) -> None:
-        by_mapping: dict[tuple, list[str]] = {}
+        by_mapping: dict[tuple, list[str]] = {}  # topics with the same sources and decoders share one SELECT
         for topic in topic_names:
-            by_mapping.setdefault(tuple(sorted(self.fields.sources(topic).items())), []).append(topic)
-        selects = [event_fields_sql(dict(mapping), f"topic IN ({', '.join(sql_string(t) for t in topics)})")
-                   for mapping, topics in by_mapping.items()]
+            by_mapping.setdefault((tuple(sorted(self.fields.sources(topic).items())), self.fields.decoders(topic)),
+                                  []).append(topic)
+        selects = [event_fields_sql(dict(mapping), *decoders, f"topic IN ({', '.join(sql_string(t) for t in topics)})")
+                   for (mapping, decoders), topics in by_mapping.items()]
         if not selects:
-            selects = [event_fields_sql(self.fields.defaults, "false")]
+            selects = [event_fields_sql(self.fields.defaults, *self.fields.decoders(""), "false")]
         typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
         con = self.connection
         con.execute("CREATE TABLE streams AS SELECT cluster_id, topic, (row_number() OVER (ORDER BY cluster_id, topic))::INTEGER "
@@ -114,7 +115,7 @@ class Analysis:
     def _create_events_over(self, source: str) -> None:
         raw = ", ".join(f"raw_{name}" for name in FIELDS)
         self.connection.execute(f"CREATE OR REPLACE VIEW event_fields AS SELECT * FROM {source}")
-        self.connection.execute(f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (value_is_json, {raw}) FROM event_fields")
+        self.connection.execute(f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (value_undecodable, {raw}) FROM event_fields")
 
     def materialize(self) -> None:
         """Extract the event fields once into a DuckDB table, so that several checks do not each parse
@@ -173,7 +174,7 @@ class Analysis:
 
     @property
     def field_coverage(self) -> duckdb.DuckDBPyRelation:
-        """Per topic and field: records, present, missing, of those not JSON, and unparseable values."""
+        """Per topic and field: records, present, missing, of those undecodable, and unparseable values."""
         self.use("field_coverage")
         return self.connection.sql("SELECT * FROM field_coverage ORDER BY topic, field")
 
@@ -322,9 +323,9 @@ class Analysis:
                   for ds in self.datasets]
         lines += [f"  topic {topic}: {parts} partition(s), {records} records, {runs} run(s) [{cluster}]"
                   for cluster, topic, parts, records, runs in self.summary()]
-        lines += ["  field coverage (topic field source: present/records, missing, not JSON, unparseable):"]
-        lines += [f"    {t} {f} {s}: {present}/{n}, {missing} missing, {not_json} not JSON, {bad} unparseable"
-                  for t, f, s, _, n, present, missing, not_json, bad in self.coverage_rows()]
+        lines += ["  field coverage (topic field source: present/records, missing, undecodable, unparseable):"]
+        lines += [f"    {t} {f} {s}: {present}/{n}, {missing} missing, {undecodable} undecodable, {bad} unparseable"
+                  for t, f, s, _, n, present, missing, undecodable, bad in self.coverage_rows()]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -337,7 +338,7 @@ class Analysis:
                          ((ds.root, ds.cluster_id, len(ds.manifests), len(ds.files), len(ds.ignored))
                           for ds in self.datasets))
         topics = table(("cluster", "topic", "partitions", "records", "runs"), self.summary())
-        coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "not JSON",
+        coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "undecodable",
                           "unparseable"), self.coverage_rows())
         return f"<b>evkit.Analysis</b>{datasets}{topics}<b>field coverage</b>{coverage}"
 

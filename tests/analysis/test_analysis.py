@@ -193,13 +193,13 @@ def test_values_without_the_field_are_counted_and_reported(tmp_path):
     root = write(tmp_path / "ds", rows)
     assert brief(findings(root, checks="field_coverage")) == [
         ("field_coverage", "info", "orders", None, [],
-         "2 of 150 records of orders have no event_id ($.id): 1 not JSON, 1 without it, 0 unparseable"),
+         "2 of 150 records of orders have no event_id ($.id): 1 undecodable, 1 without it, 0 unparseable"),
         ("field_coverage", "info", "orders", None, [],
-         "2 of 150 records of orders have no event_time ($.ts): 1 not JSON, 0 without it, 1 unparseable"),
+         "2 of 150 records of orders have no event_time ($.ts): 1 undecodable, 0 without it, 1 unparseable"),
         ("field_coverage", "info", "orders", None, [],
-         "2 of 150 records of orders have no sequence ($.seq): 1 not JSON, 0 without it, 1 unparseable"),
+         "2 of 150 records of orders have no sequence ($.seq): 1 undecodable, 0 without it, 1 unparseable"),
         ("field_coverage", "info", "orders", None, [],
-         "3 of 150 records of orders have no event_type ($.type): 1 not JSON, 2 without it, 0 unparseable"),
+         "3 of 150 records of orders have no event_type ($.type): 1 undecodable, 2 without it, 0 unparseable"),
     ]
 
 

@@ -150,10 +150,10 @@ def test_summary_shows_datasets_topics_and_field_coverage(dataset):
         assert repr(ds).splitlines()[1:] == [
             f"  {root} (cluster synthetic, 1 run(s), 2 files)",
             "  topic orders: 2 partition(s), 10 records, 1 run(s) [synthetic]",
-            "  field coverage (topic field source: present/records, missing, not JSON, unparseable):",
-            "    orders entity key: 10/10, 0 missing, 0 not JSON, 0 unparseable",
-            "    orders event_id $.id: 9/10, 1 missing, 1 not JSON, 0 unparseable",
-            "    orders event_time timestamp: 10/10, 0 missing, 0 not JSON, 0 unparseable",
-            "    orders trace_id header:traceparent: 10/10, 0 missing, 0 not JSON, 0 unparseable",
+            "  field coverage (topic field source: present/records, missing, undecodable, unparseable):",
+            "    orders entity key: 10/10, 0 missing, 0 undecodable, 0 unparseable",
+            "    orders event_id $.id: 9/10, 1 missing, 1 undecodable, 0 unparseable",
+            "    orders event_time timestamp: 10/10, 0 missing, 0 undecodable, 0 unparseable",
+            "    orders trace_id header:traceparent: 10/10, 0 missing, 0 undecodable, 0 unparseable",
         ]
-        assert "<th>not JSON</th>" in ds._repr_html_()
+        assert "<th>undecodable</th>" in ds._repr_html_()

@@ -1,14 +1,15 @@
 -- field_coverage: how many records carry each event field, per topic, and why the others do not.
--- Input: event_fields (events plus raw_<field> text as found and value_is_json), field_sources.
--- A field is `missing` when its source yields nothing (no such JSON path, header or key); `not_json`
--- counts those missing because the value is not JSON at all; `unparseable` counts values found but
--- not convertible (event_time not epoch-ms/ISO-8601, sequence not an integer).
+-- Input: event_fields (events plus raw_<field> text as found and value_undecodable), field_sources.
+-- A field is `missing` when its source yields nothing (no such path, header or key); `undecodable`
+-- counts those missing because the value does not decode in its topic's value_format at all (for
+-- json: not UTF-8 JSON; see evkit/analysis/decoders/); `unparseable` counts values found but not
+-- convertible (event_time not epoch-ms/ISO-8601, sequence not an integer).
 -- Findings (info): one per topic and analyst-chosen field with missing or unparseable values.
 
 CREATE OR REPLACE VIEW field_counts AS
 SELECT topic,
        count(*) AS records,
-       count(*) FILTER (WHERE value_is_json = false) AS not_json_values,
+       count(*) FILTER (WHERE value_undecodable) AS undecodable_values,
        count(raw_event_id) AS raw_event_id,     count(event_id) AS ok_event_id,
        count(raw_entity) AS raw_entity,         count(entity) AS ok_entity,
        count(raw_event_time) AS raw_event_time, count(event_time) AS ok_event_time,
@@ -20,7 +21,7 @@ GROUP BY topic;
 
 CREATE OR REPLACE VIEW field_coverage AS
 WITH per_field AS (
-    SELECT s.topic, s.field, s.source, s.explicit, c.records, c.not_json_values,
+    SELECT s.topic, s.field, s.source, s.explicit, c.records, c.undecodable_values,
            CASE s.field WHEN 'event_id' THEN raw_event_id WHEN 'entity' THEN raw_entity
                         WHEN 'event_time' THEN raw_event_time WHEN 'sequence' THEN raw_sequence
                         WHEN 'event_type' THEN raw_event_type ELSE raw_trace_id END AS found,
@@ -31,7 +32,7 @@ WITH per_field AS (
 )
 SELECT topic, field, source, explicit, records, present,
        records - found AS missing,
-       CASE WHEN starts_with(source, '$') THEN not_json_values ELSE 0 END AS not_json,
+       CASE WHEN starts_with(source, '$') THEN undecodable_values ELSE 0 END AS undecodable,
        found - present AS unparseable
 FROM per_field;
 
@@ -39,7 +40,7 @@ CREATE OR REPLACE VIEW field_coverage_findings AS
 SELECT 'field_coverage' AS "check", 'info' AS severity, topic, NULL::INTEGER AS partition, NULL::BLOB AS key,
        []::BIGINT[] AS offsets, []::VARCHAR[] AS event_ids,
        NULL::TIMESTAMPTZ AS first_ts, NULL::TIMESTAMPTZ AS last_ts,
-       format('{} of {} records of {} have no {} ({}): {} not JSON, {} without it, {} unparseable',
-              missing + unparseable, records, topic, field, source, not_json, missing - not_json, unparseable) AS detail
+       format('{} of {} records of {} have no {} ({}): {} undecodable, {} without it, {} unparseable',
+              missing + unparseable, records, topic, field, source, undecodable, missing - undecodable, unparseable) AS detail
 FROM field_coverage
 WHERE explicit AND (missing > 0 OR unparseable > 0);
