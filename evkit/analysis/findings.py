@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -24,6 +24,8 @@ def finding_to_json(row: Mapping[str, Any]) -> dict:
         value = row[name]
         out[name] = iso_utc(value) if isinstance(value, datetime) else value
     out["detail"] = row["detail"]
+    if row.get("facts") is not None:  # structured facts for grouping into causes (docs/causes.md)
+        out["facts"] = json.loads(row["facts"]) if isinstance(row["facts"], str) else row["facts"]
     return out
 
 
@@ -46,6 +48,7 @@ class CheckReport:
     run: list[str]
     skipped: dict[str, dict]
     offset_gaps: dict[str, int] | None
+    causes: list[dict] = field(default_factory=list)  # docs/causes.md, worst first; each finding has its `cause`
 
     @property
     def summary(self) -> dict:
@@ -53,7 +56,8 @@ class CheckReport:
         counts = Counter((f["check"], f["severity"]) for f in self.findings)
         return {"records": self.records, "run": self.run, "skipped": self.skipped,
                 "findings": {name: {s: counts[name, s] for s in reversed(SEVERITY_RANK)} for name in self.run},
-                "offset_gaps": self.offset_gaps}
+                "offset_gaps": self.offset_gaps,
+                "causes": self.causes}
 
     @property
     def exit_code(self) -> int:
@@ -67,11 +71,16 @@ class CheckReport:
             out.write(json.dumps(finding, ensure_ascii=False) + "\n")
         out.write(json.dumps({"summary": self.summary}, ensure_ascii=False) + "\n")
 
+    def causes_text(self) -> list[str]:
+        """The causes, worst first, two lines each (docs/causes.md)."""
+        return causes_lines(self.causes)
+
     def to_text(self, *, limit: int = 20) -> str:
-        """Counts per check and severity, offset gaps, skipped checks, field coverage problems, then the
-        worst findings."""
+        """The causes worst first, then counts per check and severity, offset gaps, skipped checks,
+        field coverage problems, then the worst findings."""
         counts = Counter((f["check"], f["severity"]) for f in self.findings)
-        lines = [f"{len(self.findings)} finding(s)" + (":" if counts else "")]
+        lines = self.causes_text() + [""] if self.findings else []
+        lines += [f"{len(self.findings)} finding(s)" + (":" if counts else "")]
         lines += [f"  {check:<20} {severity:<8} {n}" for (check, severity), n in sorted(counts.items())]
         if self.offset_gaps is not None:
             lines.append(gaps_line(self.offset_gaps))
@@ -87,6 +96,25 @@ class CheckReport:
                 where = f["topic"] if f["partition"] is None else f"{f['topic']}/{f['partition']}"
                 lines.append(f"  [{f['severity']}] {f['check']} {where}: {f['detail']}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        counts = Counter(f["severity"] for f in self.findings)
+        by = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITY_RANK) if counts[s])
+        head = (f"<CheckReport: {len(self.findings):,} finding(s)" + (f" ({by})" if by else "")
+                + f", {len(self.causes)} cause(s), exit code {self.exit_code}>")
+        return "\n".join([head, *self.causes_text()]) if self.causes else head
+
+    def _repr_html_(self) -> str:
+        from .causes import to_html
+
+        return to_html(self.causes) + f"<p>{len(self.findings):,} finding(s); exit code {self.exit_code}. " \
+            "<code>.findings</code> has every finding, <code>.to_text()</code> the counts.</p>"
+
+
+def causes_lines(causes: list[dict]) -> list[str]:
+    from .causes import to_text
+
+    return to_text(causes)
 
 
 def skipped_lines(run: list[str], skipped: dict[str, dict]) -> list[str]:

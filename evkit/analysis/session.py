@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
 from . import registry
+from .causes import group as group_causes
 from .._text import SEVERITY_RANK
 from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
@@ -278,7 +279,7 @@ class Analysis:
         self.materialize()
         findings = []
         for names in tqdm(runnable.values(), desc="checks", unit="check", disable=self.quiet, file=sys.stderr):
-            relation = self.findings(sorted(names))
+            relation = self.findings(sorted(names), facts=True)
             columns = relation.columns
             findings += [finding_to_json(dict(zip(columns, row))) for row in relation.fetchall()]
         coverage = self.coverage_rows()
@@ -288,16 +289,27 @@ class Analysis:
             found = dict(self.offset_gaps().aggregate("classification, count(*)", "classification").fetchall())
             gaps = {kind: found.get(kind, 0) for kind in GAP_NOUNS}
         findings.sort(key=lambda f: -SEVERITY_RANK[f["severity"]])
+        findings, found_causes = group_causes(findings)
         run = sorted(name for names in runnable.values() for name in names)
-        return CheckReport(findings, coverage, fail_on, records, run, skipped, gaps)
+        return CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes)
 
-    def findings(self, checks: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
-        """Every finding of the selected checks (default all), worst first, in the findings contract."""
+    def causes(self, checks: Iterable[str] | str | None = None) -> list[dict]:
+        """The findings of the selected checks (default all) grouped into causes, worst first
+        (docs/causes.md); `check()` gives them too, as `.causes`, with each finding's `cause` id."""
+        return self.check(checks).causes
+
+    def findings(self, checks: Iterable[str] | None = None, *, facts: bool = False) -> duckdb.DuckDBPyRelation:
+        """Every finding of the selected checks (default all), worst first, in the findings contract;
+        `facts=True` adds the column `facts` (JSON, null for a check without facts: docs/causes.md)."""
         parts = []
         for check, names in registry.select(checks).items():
             self.use(check.name)
             wanted = ", ".join(sql_string(n) for n in sorted(names))
-            parts.append(f'SELECT {registry.FINDING_COLUMNS} FROM {check.name}_findings WHERE "check" IN ({wanted})')
+            extra = ""
+            if facts:
+                has = any(row[0] == "facts" for row in self.connection.execute(f"DESCRIBE {check.name}_findings").fetchall())
+                extra = ", facts::JSON AS facts" if has else ", NULL::JSON AS facts"
+            parts.append(f'SELECT {registry.FINDING_COLUMNS}{extra} FROM {check.name}_findings WHERE "check" IN ({wanted})')
         return self.connection.sql(
             f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
             "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, "

@@ -15,8 +15,10 @@ ANALYSIS_CHECKS = "field_coverage,duplicate,offset_gap,sequence_gap,silence,out_
 
 
 def findings(root, **options) -> list[dict]:
+    """The findings without their facts and cause ids (tests/analysis/test_causes.py tests those)."""
     options.setdefault("checks", ANALYSIS_CHECKS)
-    return evkit.check(root, fields=options.pop("fields", FIELDS), quiet=True, **options).findings
+    found = evkit.check(root, fields=options.pop("fields", FIELDS), quiet=True, **options).findings
+    return [{k: v for k, v in f.items() if k not in ("facts", "cause")} for f in found]
 
 
 def brief(found: list[dict]) -> list[tuple]:
@@ -250,7 +252,7 @@ def test_checks_without_their_field_mapping_are_reported_skipped(tmp_path, capsy
                     for name in ("sequence_gap", "sequence_regression")},
         "findings": {name: {"error": 0, "warning": 0, "info": 0}
                      for name in ("duplicate", "field_coverage", "offset_gap", "out_of_order", "silence")},
-        "offset_gaps": NO_GAPS}
+        "offset_gaps": NO_GAPS, "causes": []}
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [{"summary": summary}]
     assert evkit.check(root, checks=ANALYSIS_CHECKS, fields=NO_SEQUENCE, quiet=True).summary == summary
 
@@ -270,7 +272,7 @@ def test_a_check_mapped_on_some_topics_says_where_it_did_not_run(tmp_path):
                                             "(--field TOPIC:sequence=SOURCE or [topics.<t>] sequence = SOURCE)"}},
         "findings": {"offset_gap": {"error": 0, "warning": 0, "info": 0},
                      "sequence_regression": {"error": 0, "warning": 0, "info": 0}},
-        "offset_gaps": NO_GAPS}
+        "offset_gaps": NO_GAPS, "causes": []}
 
 
 def test_offset_gaps_say_how_each_was_explained(tmp_path):
@@ -280,7 +282,10 @@ def test_offset_gaps_say_how_each_was_explained(tmp_path):
     assert report.summary["offset_gaps"] == {**NO_GAPS, "transaction_marker": 4, "transaction_aborted": 1}
     rows = [r for r in clean_stream() if not (r["partition"] == 2 and 10 <= r["offset"] < 13)]
     report = evkit.check(write(tmp_path / "gap", rows), checks="offset_gap,duplicate", quiet=True)
-    assert report.to_text().splitlines()[:3] == [
+    text = report.to_text().splitlines()
+    assert text[0] == "1 cause of 1 finding, worst first:"  # the causes come first (docs/causes.md)
+    start = text.index("1 finding(s):")
+    assert text[start:start + 3] == [
         "1 finding(s):", "  offset_gap           warning  1", "offset gaps: 1, not all explained: 1 unexplained gap"]
     assert evkit.check(root, checks="duplicate", quiet=True).summary["offset_gaps"] is None
 

@@ -149,4 +149,5 @@ def test_a_dump_without_sequences_says_the_sequence_checks_were_skipped(bootstra
         "skipped": {name: {"topics": [topic], "reason": skipped} for name in ("sequence_gap", "sequence_regression")},
         "findings": {name: {"error": 0, "warning": 0, "info": 0} for name in run},
         "offset_gaps": {"transaction_marker": 0, "transaction_aborted": 0, "compaction": 0, "retention": 0,
-                        "not_dumped": 0, "unexplained": 0}}}
+                        "not_dumped": 0, "unexplained": 0},
+        "causes": []}}

@@ -128,13 +128,17 @@ def test_cli_json_lines_and_exit_codes(tmp_path, capsys):
     assert main(["check", str(root), "-q", "--checks", "offset_gap", "--format", "json"]) == 1
     *lines, summary = capsys.readouterr().out.splitlines()
     assert json.loads(summary)["summary"]["findings"] == {"offset_gap": {"error": 0, "warning": 1, "info": 0}}
-    assert [json.loads(line) for line in lines] == [{
+    found = [json.loads(line) for line in lines]
+    assert [f.pop("cause").startswith("offset_gap-") for f in found] == [True]  # its cause: docs/causes.md
+    assert found == [{
         "check": "offset_gap", "severity": "warning", "topic": "orders", "partition": 0, "key": "e1",
         "offsets": [4, 5], "event_ids": [], "first_ts": "2023-11-14T22:13:23.000Z", "last_ts": "2023-11-14T22:13:26.000Z",
         "detail": "unexplained: offsets 4..5 (2 offsets) of orders/0 were not delivered and nothing explains it "
                   "(not compacted, no transaction markers seen)"}]
     assert main(["check", str(root), "-q", "--checks", "offset_gap", "--fail-on", "error"]) == 0
-    assert capsys.readouterr().out.startswith("1 finding(s):\n  offset_gap           warning  1\n")
+    out = capsys.readouterr().out
+    assert out.startswith("1 cause of 1 finding, worst first:\n  1. [warning] orders/0: 1 offset gap")
+    assert "\n1 finding(s):\n  offset_gap           warning  1\n" in out
     rows[1]["key"], rows[1]["value"] = rows[0]["key"], rows[0]["value"]
     root2 = write(tmp_path / "ds2", rows)
     assert main(["check", str(root2), "-q", "--checks", "duplicate", "--format", "json"]) == 1

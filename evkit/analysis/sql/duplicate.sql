@@ -69,6 +69,14 @@ numbered AS (
     SELECT *, sum(starts_burst::INTEGER) OVER (PARTITION BY cluster_id, topic, partition ORDER BY "offset") AS burst
     FROM later
 )
+, original_ranges AS (   -- each burst's originals as offset ranges, per partition (facts of the finding)
+    SELECT cluster_id, topic, partition, burst,
+           list({'partition': original_partition, 'first': first, 'last': last} ORDER BY original_partition) AS originals
+    FROM (SELECT cluster_id, topic, partition, burst, original_partition,
+                 min(original_offset) AS first, max(original_offset) AS last
+          FROM numbered GROUP BY ALL)
+    GROUP BY ALL
+)
 SELECT cluster_id, topic, partition, count(*) AS copies,
        min("offset") AS first_offset, max("offset") AS last_offset,
        min(original_offset) AS original_first_offset, max(original_offset) AS original_last_offset,
@@ -77,8 +85,9 @@ SELECT cluster_id, topic, partition, count(*) AS copies,
        list("offset" ORDER BY "offset") AS offsets,
        list(event_id ORDER BY "offset") FILTER (WHERE event_id IS NOT NULL) AS event_ids,
        arg_min(key, "offset") AS key,
-       min(timestamp) AS first_ts, max(timestamp) AS last_ts
-FROM numbered
+       min(timestamp) AS first_ts, max(timestamp) AS last_ts,
+       any_value(o.originals) AS originals
+FROM numbered JOIN original_ranges o USING (cluster_id, topic, partition, burst)
 GROUP BY cluster_id, topic, partition, burst
 HAVING count(*) >= getvariable('duplicate_burst_min');
 
@@ -91,11 +100,14 @@ SELECT 'duplicate' AS "check", 'warning' AS severity, topic, partition, key, off
               array_to_string(list_transform(positions, lambda p: p.partition || ':' || p.offset), ', '),
               (epoch_ms(last_ts) - epoch_ms(first_ts)) / 1000,
               CASE WHEN kind = 'exact' THEN '' WHEN identical_bytes THEN ' (identical bytes)' ELSE ' (different bytes)' END
-       ) AS detail
+       ) AS detail,
+       to_json({'kind': kind, 'positions': list_transform(positions, lambda p: [p.partition, p.offset])}) AS facts
 FROM duplicates
 UNION ALL
 SELECT 'duplicate', 'warning', topic, partition, key, offsets, coalesce(event_ids, []), first_ts, last_ts,
        format('re-publication: {} records at offsets {}..{} of {}/{} repeat earlier records (offsets {}..{} of partition(s) {}), at least {:.3f} s later',
               copies, first_offset, last_offset, topic, partition, original_first_offset, original_last_offset,
-              array_to_string(original_partitions, ','), epoch(min_delay))
+              array_to_string(original_partitions, ','), epoch(min_delay)),
+       to_json({'kind': 'burst', 'copies': {'partition': partition, 'first': first_offset, 'last': last_offset, 'records': copies},
+                'originals': originals, 'delay_ms': round(epoch(min_delay) * 1000)::BIGINT})
 FROM republications;

@@ -74,6 +74,7 @@ SELECT k.cluster_id, k.topic, k.logical, k.encoding, r.key,
        count(*) AS records, list(DISTINCT r.partition ORDER BY r.partition) AS partitions,
        list(r."offset" ORDER BY r.partition, r."offset") AS offsets,
        min(r."timestamp") AS first_ts, max(r."timestamp") AS last_ts,
+       coalesce(list_sort(list(DISTINCT try(decode(struct_extract(list_filter(r.headers, lambda h: h.key = getvariable('partitioner_producer_header'))[-1], 'value')))) FILTER (WHERE len(list_filter(r.headers, lambda h: h.key = getvariable('partitioner_producer_header'))) > 0)), []) AS producers,
        count(*) OVER (PARTITION BY k.cluster_id, k.topic, k.logical) AS encodings
 FROM key_readings k JOIN records r USING (cluster_id, topic, key)
 GROUP BY k.cluster_id, k.topic, k.logical, k.encoding, r.key
@@ -87,6 +88,10 @@ SELECT 'key_encoding' AS "check", 'warning' AS severity, topic, NULL::INTEGER AS
               string_agg(format('{} {} ({} record{}, partition{} {})', encoding, key_label(key), records,
                                 CASE WHEN records = 1 THEN '' ELSE 's' END,
                                 CASE WHEN len(partitions) = 1 THEN '' ELSE 's' END, array_to_string(partitions, ', ')),
-                         '; ' ORDER BY encoding, key)) AS detail
+                         '; ' ORDER BY encoding, key)) AS detail,
+       to_json({'logical_key': logical,
+                'encodings': list({'encoding': encoding, 'key': CASE WHEN try(decode(key)) IS NULL THEN 'base64:' || to_base64(key) ELSE decode(key) END,
+                                   'records': records, 'partitions': partitions, 'producers': producers}
+                                  ORDER BY encoding, key)}) AS facts
 FROM key_encoding_placements
 GROUP BY cluster_id, topic, logical;

@@ -38,7 +38,8 @@ LEFT JOIN entity_maxima m USING (cluster_id, topic, partition, "offset");
 CREATE OR REPLACE VIEW split_entities AS
 WITH per_partition AS (
     SELECT cluster_id, topic, entity, partition, count(*) AS events, min("offset") AS first_offset,
-           min(timestamp) AS first_ts, max(timestamp) AS last_ts, arg_min(key, "offset") AS key
+           min(timestamp) AS first_ts, max(timestamp) AS last_ts, arg_min(key, "offset") AS key,
+           list(DISTINCT key) FILTER (WHERE key IS NOT NULL) AS keys
     FROM events
     WHERE entity IS NOT NULL
     GROUP BY ALL
@@ -48,7 +49,8 @@ SELECT cluster_id, topic, entity, count(*) AS partitions,
        list(events ORDER BY partition) AS events_per_partition,
        list(first_offset ORDER BY partition) AS first_offsets,
        sum(events) AS events, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       arg_min(key, {'first_ts': first_ts, 'partition': partition}) AS key
+       arg_min(key, {'first_ts': first_ts, 'partition': partition}) AS key,
+       list_sort(list_distinct(flatten(list(coalesce(keys, []))))) AS keys
 FROM per_partition
 GROUP BY cluster_id, topic, entity
 HAVING count(*) > 1;
@@ -61,10 +63,15 @@ SELECT 'out_of_order' AS "check", CASE scope WHEN 'entity' THEN 'warning' ELSE '
        format('{} {}/{}@{}{} has event time {:.3f} s before an earlier event of its {}',
               CASE WHEN event_id IS NULL THEN 'event' ELSE 'event ' || event_id END, topic, partition, "offset",
               CASE WHEN entity IS NULL THEN '' ELSE ' (entity ' || entity || ')' END,
-              lateness_ms / 1000, scope) AS detail
+              lateness_ms / 1000, scope) AS detail,
+       to_json({'scope': scope, 'entity': entity, 'lateness_ms': lateness_ms}) AS facts
 FROM late_events
 UNION ALL
 SELECT 'out_of_order', 'warning', topic, NULL, key, first_offsets, []::VARCHAR[], first_ts, last_ts,
        format('entity {} of {} is split over partitions {} ({} events): its order is not guaranteed',
-              entity, topic, array_to_string(partition_list, ','), array_to_string(events_per_partition, '+'))
+              entity, topic, array_to_string(partition_list, ','), array_to_string(events_per_partition, '+')),
+       to_json({'scope': 'split', 'entity': entity,
+                'partitions': list_transform(list_zip(partition_list, events_per_partition),
+                                             lambda p: {'partition': p[1], 'events': p[2]}),
+                'keys': list_transform(keys, lambda k: CASE WHEN try(decode(k)) IS NULL THEN 'base64:' || to_base64(k) ELSE decode(k) END)})
 FROM split_entities;

@@ -113,6 +113,8 @@ SELECT 'partitioner' AS "check", 'warning' AS severity, p.topic, NULL::INTEGER A
                   ELSE format('no known partitioner puts them where they are; best {} explains {}% (explicit partitions, a custom partitioner, or a grown topic: see partition_count_change)',
                       p.best, round(100 * p.confidence, 1))
               END,
-              p.topic, a.summary) AS detail
+              p.topic, a.summary) AS detail,
+       to_json({'producer': p.producer, 'inferred': starts_with(p.producer, '(no header)'), 'verdict': p.consistent,
+                'best': p.best, 'confidence': p.confidence, 'records': p.records, 'keys': p.keys}) AS facts
 FROM producer_partitioners p JOIN topic_partitioner_agreement a USING (cluster_id, topic)
 WHERE NOT a.agree;

@@ -74,11 +74,14 @@ SELECT 'sequence_gap' AS "check", CASE status WHEN 'lost' THEN 'error' ELSE 'inf
        before_ts AS first_ts, after_ts AS last_ts,
        format('{}: entity {} of {} misses sequence {}..{} ({} events) between {} at {}:{} and {} at {}:{}',
               status, entity, topic, missing_from, missing_to, missing,
-              before_sequence, before_partition, before_offset, after_sequence, after_partition, after_offset) AS detail
+              before_sequence, before_partition, before_offset, after_sequence, after_partition, after_offset) AS detail,
+       to_json({'status': status, 'entity': entity, 'missing': [missing_from, missing_to],
+                'positions': [[before_partition, before_offset], [after_partition, after_offset]]}) AS facts
 FROM sequence_gaps
 UNION ALL
 SELECT 'sequence_regression', 'warning', topic, partition, key, [previous_offset, "offset"],
        list_filter([previous_event_id, event_id], lambda e: e IS NOT NULL), previous_ts, timestamp,
        format('entity {} of {}/{} went back from sequence {} at offset {} to {} at offset {}',
-              entity, topic, partition, previous_sequence, previous_offset, sequence, "offset")
+              entity, topic, partition, previous_sequence, previous_offset, sequence, "offset"),
+       to_json({'entity': entity, 'from': previous_sequence, 'to': sequence})
 FROM sequence_regressions;

@@ -60,5 +60,7 @@ SELECT 'silence' AS "check", 'warning' AS severity, topic, partition, key,
        silence_start AS first_ts, silence_end AS last_ts,
        format('{} {} was silent for {:.3f} s ({:.0f}x its usual interval of {:.3f} s over {} events)',
               scope, CASE scope WHEN 'partition' THEN topic || '/' || partition ELSE entity || ' of ' || topic END,
-              silence_ms / 1000, silence_ms / greatest(mean_interval_ms, 1), mean_interval_ms / 1000, events) AS detail
+              silence_ms / 1000, silence_ms / greatest(mean_interval_ms, 1), mean_interval_ms / 1000, events) AS detail,
+       to_json({'scope': scope, 'entity': entity, 'silent_ms': silence_ms, 'usual_ms': mean_interval_ms,
+                'factor': silence_ms / greatest(mean_interval_ms, 1), 'events': events}) AS facts
 FROM silences;

@@ -12,6 +12,7 @@ SELECT cluster_id, topic, key, partition,
        count(*) AS records, min("offset") AS first_offset, max("offset") AS last_offset,
        min("timestamp") AS first_ts, max("timestamp") AS last_ts,
        list("offset" ORDER BY "offset") AS offsets,
+       coalesce(list_sort(list(DISTINCT try(decode(struct_extract(list_filter(headers, lambda h: h.key = getvariable('partitioner_producer_header'))[-1], 'value')))) FILTER (WHERE len(list_filter(headers, lambda h: h.key = getvariable('partitioner_producer_header'))) > 0)), []) AS producers,
        count(*) OVER (PARTITION BY cluster_id, topic, key) AS partitions
 FROM records
 WHERE key IS NOT NULL
@@ -26,7 +27,8 @@ SELECT cluster_id, topic, key, count(*) AS partitions, sum(records) AS records,
        string_agg(format('{} ({} record{}, offsets {}-{}, {} to {})', partition, records,
                          CASE WHEN records = 1 THEN '' ELSE 's' END, first_offset, last_offset,
                          iso_ms(first_ts), iso_ms(last_ts)),
-                  '; ' ORDER BY partition) AS placements
+                  '; ' ORDER BY partition) AS placements,
+       list({'partition': partition, 'records': records, 'producers': producers} ORDER BY partition) AS placement_facts
 FROM split_key_placements
 GROUP BY cluster_id, topic, key;
 
@@ -35,5 +37,6 @@ SELECT 'split_key' AS "check", 'error' AS severity, topic, NULL::INTEGER AS part
        offsets, NULL::VARCHAR[] AS event_ids, first_ts, last_ts,
        format('key {} is in {} partitions of {}: {}',
               key_label(key),
-              partitions, topic, placements) AS detail
+              partitions, topic, placements) AS detail,
+       to_json({'partitions': placement_facts}) AS facts
 FROM split_keys;
