@@ -11,14 +11,23 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 # How each finding is drawn on a timeline: (marker, colour, label).
-FINDING_MARKERS = {
+FINDING_MARKERS = {  # one marker shape and colour per check, so no two checks look alike
     "duplicate": ("x", "tab:red", "duplicate"),
     "offset_gap": ("|", "tab:orange", "offset gap"),
-    "sequence_gap": ("|", "tab:orange", "sequence gap"),
+    "sequence_gap": ("P", "darkorange", "sequence gap (lost/unseen)"),
     "sequence_regression": ("v", "tab:purple", "sequence regression"),
-    "out_of_order": ("v", "tab:purple", "late / out of order"),
+    "out_of_order": ("<", "magenta", "late / out of order"),
     "silence": ("s", "tab:gray", "silence"),
+    "split_key": ("D", "tab:brown", "key split over partitions"),
+    "partitioner": ("*", "black", "partitioner disagreement"),
+    "key_encoding": ("h", "olive", "key in two encodings"),
+    "partition_count_change": ("p", "tab:cyan", "partition count change"),
+    "rate": ("^", "crimson", "rate exceeded"),
+    "size": ("o", "teal", "value size"),
+    "flow": (">", "navy", "flow (missing/late/repeated)"),
+    "field_coverage": ("1", "dimgray", "field coverage"),
 }
+TOPIC_LANE = "{topic} (all partitions)"  # the lane of a topic's findings that name no one partition
 
 
 def to_frame(data, columns: list[str]) -> pd.DataFrame:
@@ -47,8 +56,10 @@ def finding_lanes(findings, lane: str) -> pd.DataFrame:
     """Findings with the lane they belong on: their topic/partition, or per entity their key as text."""
     if lane == "partition":
         marks = to_frame(findings, ["check", "topic", "partition", "first_ts", "last_ts"])
-        marks = marks[marks["partition"].notna()]
-        marks["lane"] = lane_names(marks, "partition")
+        marks = marks[marks["first_ts"].notna()].copy()  # field coverage has no time
+        spanning = marks["partition"].isna()
+        marks["lane"] = marks["topic"].astype(str).map(lambda topic: TOPIC_LANE.format(topic=topic))
+        marks.loc[~spanning, "lane"] = lane_names(marks[~spanning], "partition")
         return marks
     marks = to_frame(findings, ["check", "key", "first_ts", "last_ts"])
     marks = marks[marks["key"].notna()]
@@ -65,13 +76,14 @@ def timeline(events, findings=None, *, lane: str = "partition", time: str = "tim
     columns = ["topic", "partition", time] if lane == "partition" else [lane, time]
     frame = to_frame(events, columns).dropna(subset=[time])
     frame["lane"] = lane_names(frame, lane)
-    lanes = sorted(frame["lane"].unique())[:max_lanes]
+    marks = finding_lanes(findings, lane) if findings is not None else None
+    names = set(frame["lane"].unique()) | (set(marks["lane"].unique()) if marks is not None else set())
+    lanes = sorted(names)[:max_lanes]  # a topic's own lane sorts just before its partitions' lanes
     position = {name: n for n, name in enumerate(lanes)}
     fig, ax = plt.subplots(figsize=(12, 0.35 * len(lanes) + 1.5))
     shown = frame[frame["lane"].isin(position)]
     ax.scatter(shown[time], shown["lane"].map(position), s=4, color="tab:blue", alpha=0.35, label="event", linewidths=0)
-    if findings is not None:
-        marks = finding_lanes(findings, lane)
+    if marks is not None:
         for check, group in marks[marks["lane"].isin(position)].groupby("check"):
             marker, colour, label = FINDING_MARKERS.get(check, ("D", "black", check))
             stamps = pd.concat([group[["first_ts", "lane"]].rename(columns={"first_ts": "ts"}),

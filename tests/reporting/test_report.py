@@ -26,8 +26,8 @@ from evkit.sample.synth import synth
 
 from support import REPO
 SAMPLE = REPO / "data" / "sports-betting"
-SECTIONS = ["1. What was read", "2. Summary of findings", "3. Timeline", "4. Duplicates", "5. Gaps",
-            "6. Ordering", "7. Partition hashing"]
+SECTIONS = ["1. Verdict", "2. Summary of findings", "3. Timeline", "4. Duplicates", "5. Gaps",
+            "6. Ordering", "7. Partition hashing", "Appendix: what was read"]
 PLOT = r'<img[^>]* src="data:image/png;base64,([^"]+)"'
 
 
@@ -95,6 +95,46 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path):
     assert console == []
     assert re.findall(r'<h2 id="[^"]*">([^<]*)', done.stdout) == SECTIONS
     assert len(re.findall(PLOT, done.stdout)) == 7
+
+
+# Run in a copy of the report (the report itself has no script): where each cause's summary sits.
+VIEWPORT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const causes = [...document.querySelectorAll('.evkit-verdict .evkit-cause-summary')].map(e => {
+    const r = e.getBoundingClientRect();
+    return {text: e.textContent, top: r.top + window.scrollY, bottom: r.bottom + window.scrollY};
+  });
+  const pre = document.createElement('pre');
+  pre.id = 'evkit-viewport';
+  pre.textContent = JSON.stringify({width: window.innerWidth, causes: causes});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_the_first_screen_holds_every_cause_worst_first(demo, tmp_path):
+    """A reviewer opening the report at 1280x800 sees every cause's summary without scrolling."""
+    from html import unescape
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is missing: `make test` installs it when run as root, else `apt-get install chromium`")
+    summary = json.loads((demo[0] / "summary.json").read_text())
+    kinds = [c["kind"] for c in summary["causes"]]
+    assert kinds[:5] == ["partitioner", "lost_events", "republication", "key_encoding", "late_events"]
+    assert "silence" in kinds or "rate_burst" in kinds  # the auth burst: its silence, with docs/rules.md its rate
+    probe = tmp_path / "probe.html"
+    probe.write_text((demo[0] / "incident_review.html").read_text().replace("</body>", VIEWPORT_PROBE + "</body>"))
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,800", "--dump-dom", probe.as_uri()],
+        check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = json.loads(unescape(re.search(r'<pre id="evkit-viewport">(.*?)</pre>', done.stdout, re.S).group(1)))
+    assert shown["width"] == 1280
+    assert [c["text"] for c in shown["causes"]] == [c["summary"] for c in summary["causes"]]
+    assert [c["text"] for c in shown["causes"] if c["bottom"] > 800] == []
 
 
 def test_findings_json_is_what_evkit_check_reports(demo):
