@@ -19,7 +19,7 @@ venv: $(INSTALLED)
 
 $(KAFKA_JARS): kafka/pom.xml
 	@rm -rf kafka/target/lib
-	@mvn -q -B -f kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib -DincludeScope=runtime
+	@mvn -q -B -Dstyle.color=never -f kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib -DincludeScope=runtime >&2
 	@touch $@
 
 kafka-jars: $(KAFKA_JARS)

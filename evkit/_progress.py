@@ -1,4 +1,5 @@
-"""Progress for long work: a tqdm bar (terminal or Jupyter widget) with records, MB, rate and ETA."""
+"""Progress output, on stderr only and only where someone watches: a bar (tqdm) on a terminal, a
+widget in Jupyter; nothing in a file or a cron log, and nothing with `quiet=True`."""
 from __future__ import annotations
 
 import sys
@@ -7,31 +8,34 @@ import time
 from tqdm.auto import tqdm
 
 
+def shown(quiet: bool) -> bool:
+    """True where progress helps: not quiet, and stderr is a terminal or a Jupyter kernel draws it."""
+    return not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules)
+
+
+def bar(*, quiet: bool, **options) -> tqdm:
+    """A tqdm bar on stderr where `shown(quiet)`, else a silent one."""
+    return tqdm(disable=not shown(quiet), file=sys.stderr, **options)
+
+
 class Progress:
-    """Messages go to stdout, the bar to stderr; `quiet=True` silences both (errors still raise)."""
+    """A long stage (a dump's read, synth's produce) as a bar with records, MB, rate and ETA."""
 
     def __init__(self, *, quiet: bool = False):
         self.quiet = quiet
+        self.show = shown(quiet)
         self.bar: tqdm | None = None
         self.records = 0
         self.data_bytes = 0
         self._last_status = 0.0
 
-    def message(self, text: str) -> None:
-        if not self.quiet:
-            if self.bar is not None:
-                self.bar.write(text, file=sys.stdout)
-            else:
-                print(text, flush=True)
-
     def start(self, *, total: int, unit: str) -> None:
-        if self.quiet or total == 0:
-            return
-        self.bar = tqdm(total=total, unit=f" {unit}", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
-                        mininterval=0.5, smoothing=0.1)
+        if self.show and total:
+            self.bar = tqdm(total=total, unit=f" {unit}", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
+                            mininterval=0.5, smoothing=0.1)
 
     def update(self, advance: int, *, records: int, data_bytes: int) -> None:
-        """Move the bar by `advance` offsets; `records` and `data_bytes` are added to the totals."""
+        """Move the bar by `advance` units; `records` and `data_bytes` are added to the totals."""
         self.records += records
         self.data_bytes += data_bytes
         if self.bar is not None:
@@ -39,7 +43,8 @@ class Progress:
             self.bar.update(advance)
 
     def status(self, text: str) -> None:
-        """A transient state (e.g. waiting for the broker), at most every 5 s."""
+        """A transient state (e.g. waiting for the broker), at most every 5 s: on the bar, or as a line
+        where there is none (a cron log should say why a dump is slow)."""
         if self.quiet or time.monotonic() - self._last_status < 5:
             return
         self._last_status = time.monotonic()

@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__
+from ._text import SEVERITIES
 from .errors import EvkitError
 
 
@@ -22,8 +23,22 @@ from .errors import EvkitError
 def cli(verbose: int) -> None:
     """Dump Kafka topic ranges to Parquet and find what went wrong in them."""
     if verbose:
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        handler = _BarSafeHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, handlers=[handler])
+
+
+class _BarSafeHandler(logging.Handler):
+    """Log lines (evkit's, and librdkafka's through the `evkit.librdkafka` logger) on stderr, written
+    above a progress bar instead of into it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
 
 
 # Commands are added below this line, one block per command, each calling its evkit function.
@@ -41,7 +56,7 @@ def cli(verbose: int) -> None:
 @click.option("--topic-prefix", default="", help="Prefix for the topic names, e.g. a run tag.")
 @click.option("-X", "client_config", multiple=True, metavar="KEY=VALUE", help="librdkafka property for --bootstrap. Repeatable.")
 @click.option("-F", "client_config_file", type=click.Path(dir_okay=False), help="librdkafka properties file for --bootstrap.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def synth_command(out, client_config, **options) -> int:
     """Generate the sample sports-betting incident as a dataset OUT and/or into Kafka."""
     from .sample.synth import synth
@@ -58,8 +73,8 @@ def synth_command(out, client_config, **options) -> int:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the report files.")
 @click.option("--kernel-name", default="python3", show_default=True)
 @click.option("--timeout", type=int, default=600, show_default=True, help="Seconds each cell may run.")
-@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="warning", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def report_command(**options) -> int:
     """Execute NOTEBOOK headlessly; write the executed notebook, an HTML report and findings.json.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: error."""
@@ -84,7 +99,7 @@ def echo_report(result) -> None:
 
 @cli.command("demo")
 @click.option("--out", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def demo_command(**options) -> int:
     """Run the incident review on the sample incident in data/; the last line is the HTML report."""
     from .reporting.runner import demo
@@ -116,7 +131,7 @@ def demo_command(**options) -> int:
 @click.option("--workers", type=int, help="Consumer processes sharing the partitions (default: one per core, "
               "up to 4, for ranges of 200k offsets or more).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
-@click.option("--quiet", "-q", is_flag=True, help="No plan, no progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No plan, no progress output, no summary line.")
 def dump_command(topics, start, end, client_config, out, quiet, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
     from .cluster.dumper import dump, summary_line
@@ -140,7 +155,8 @@ def dump_command(topics, start, end, client_config, out, quiet, **options) -> No
               show_default=True, help="How the producer serialised the key (int32/int64: big-endian).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one object per key and line.")
-def partition_command(output_format, **options) -> int:
+@click.option("--quiet", "-q", is_flag=True, help="Accepted as by every command; partition prints only its result.")
+def partition_command(output_format, quiet, **options) -> int:
     """Print the partition each client's partitioner sends each KEY to ('random' / null: no hash)."""
     from .partitioning.calculator import format_partitions, partition
 
@@ -156,9 +172,9 @@ def partition_command(output_format, **options) -> int:
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file: [defaults], [topics.<t>], [checks.<c>].")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one finding per line, then one summary line.")
-@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True)
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="warning", show_default=True)
 @click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def check_command(paths, output_format, **options) -> int:
     """Run the analysis checks over dump datasets.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""

@@ -170,9 +170,9 @@ def ensure_jars() -> None:
         return
     print("resolving Apache Kafka jars from Maven Central (kafka/pom.xml) ...", file=sys.stderr)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
+        ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
          "-DoutputDirectory=target/lib", "-DincludeScope=runtime"],
-        check=True,
+        check=True, stdout=sys.stderr,  # Maven's output stays off stdout, whose last line is the address
     )
 
 

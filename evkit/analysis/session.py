@@ -7,7 +7,6 @@ Parquet files when a query runs, and DuckDB spills to a private temporary direct
 from __future__ import annotations
 
 import html
-import sys
 import shutil
 import tempfile
 import weakref
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from tqdm.auto import tqdm
 
+from .._progress import bar, shown
+from .._text import SEVERITY_RANK
 from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
 from . import registry
 from .causes import group as group_causes
-from .._text import SEVERITY_RANK
 from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
 from .tables import manifest_rows, overlapping, topic_rows
@@ -54,7 +53,7 @@ class Analysis:
         if threads:
             config["threads"] = threads
         self.connection = duckdb.connect(":memory:", config=config)
-        self.connection.execute(f"SET TimeZone = 'UTC'; SET enable_progress_bar = {str(not quiet).lower()}")
+        self.connection.execute(f"SET TimeZone = 'UTC'; SET enable_progress_bar = {str(shown(quiet)).lower()}")
         self._loaded: set[str] = set()
         self.materialized = False
         self._coverage: list[tuple] | None = None
@@ -278,7 +277,7 @@ class Analysis:
                 runnable[owner] = names
         self.materialize()
         findings = []
-        for names in tqdm(runnable.values(), desc="checks", unit="check", disable=self.quiet, file=sys.stderr):
+        for names in bar(iterable=runnable.values(), desc="checks", unit="check", quiet=self.quiet):
             relation = self.findings(sorted(names), facts=True)
             columns = relation.columns
             findings += [finding_to_json(dict(zip(columns, row))) for row in relation.fetchall()]

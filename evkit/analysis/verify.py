@@ -6,8 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from .._progress import bar
 from ..errors import DatasetError
 from ..store.files import sha256_file
 from ..store.layout import data_files, file_metadata, read_identity
@@ -74,12 +73,12 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
         raise DatasetError(f"{path}: not listed in any run manifest: an interrupted dump not yet resumed "
                            "(re-run it) or a file from another dump")
     total = sum(entry.bytes for entry, _ in listed.values())
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}", disable=quiet or not verify,
-              leave=False) as bar, ThreadPoolExecutor(max_workers=2) as pool:
+    with bar(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}", quiet=quiet or not verify,
+             leave=False) as shown, ThreadPoolExecutor(max_workers=2) as pool:
         def check_one(item: tuple[Path, tuple[dict, str]]) -> None:
             path, (entry, run_id) = item
             _check_file(path, entry, run_id, verify)
-            bar.update(entry.bytes)
+            shown.update(entry.bytes)
         list(pool.map(check_one, sorted(listed.items())))
     return LoadedDataset(root, identity["cluster_id"], manifests, sorted(listed), ignored)
 

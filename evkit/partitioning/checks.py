@@ -35,7 +35,7 @@ def register_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'key_hashes'").fetchall()[0][0]:
         return
     keys = con.sql("SELECT DISTINCT key FROM records WHERE octet_length(key) > 0").arrow().read_all().column("key")
-    progress = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]  # off when quiet
+    progress = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]  # off when not shown
     hashes = placement_hashes(keys, tuple(CANDIDATES), progress=progress)
     long_table = pa.table({
         "key": pa.chunked_array([chunk for _ in CANDIDATES for chunk in keys.chunks], type=keys.type),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store.files import atomic_write_json, commit_file, temp_path
+from .._progress import shown
 from .._text import SEVERITIES
 from ..errors import EvkitError, UsageError
 
@@ -74,7 +75,7 @@ def report(
     try:
         papermill.execute_notebook(
             str(notebook), str(failed), parameters=parameters, kernel_name=kernel_name,
-            execution_timeout=timeout, start_timeout=120, progress_bar=not quiet, log_output=False,
+            execution_timeout=timeout, start_timeout=120, progress_bar=shown(quiet), log_output=False,
             cwd=os.getcwd(), report_mode=False, extra_arguments=["--log-level=ERROR"],  # ipykernel warns about local TCP
         )
     except NoSuchKernel:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..cluster.connection import admin_settings, parse_settings, resolve_client_config
+from ..cluster.connection import admin_settings, log, parse_settings, resolve_client_config
 from .._text import utc_iso
 from ..store.manifest import Manifest, write_manifest
 from ..store.records import records_table
@@ -409,7 +409,7 @@ def produce(settings: dict[str, str], events: list[Event], *, topic_prefix: str,
     client_config = admin_settings(settings)
     try:
         create_empty_topics(client_config, topic_prefix)
-        producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 20})
+        producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 20}, logger=log)
     except KafkaException as exc:
         raise ClusterError(f"cannot produce to {settings['bootstrap.servers']}: {exc.args[0].str()}") from None
     failures: list[str] = []
@@ -441,7 +441,7 @@ def create_empty_topics(client_config: dict[str, str], topic_prefix: str) -> Non
     """Create the platform's topics; an existing one must have the right partition count and no records."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(client_config)
+    admin = AdminClient(client_config, logger=log)
     existing = admin.list_topics(timeout=15).topics
     missing = [NewTopic(topic_prefix + t, n, config=TOPIC_CONFIGS[t]) for t, n in TOPICS.items()
                if topic_prefix + t not in existing]
