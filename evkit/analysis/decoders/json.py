@@ -2,7 +2,7 @@
 All paths are extracted with one parse; bytes that are not UTF-8 JSON fail to decode."""
 from __future__ import annotations
 
-from . import Decoder, sql_list
+from .base import Decoder, sql_list
 
 
 def extract(column: str, paths: list[str]) -> str:

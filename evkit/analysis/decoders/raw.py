@@ -1,7 +1,7 @@
 """`raw`: the bytes as they are; the field source `$` reads them as base64 text. Never fails."""
 from __future__ import annotations
 
-from . import Decoder
+from .base import Decoder
 
 
 def extract(column: str, paths: list[str]) -> str:

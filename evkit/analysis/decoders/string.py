@@ -2,7 +2,7 @@
 valid UTF-8 fail to decode."""
 from __future__ import annotations
 
-from . import Decoder
+from .base import Decoder
 
 
 def extract(column: str, paths: list[str]) -> str:

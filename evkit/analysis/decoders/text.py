@@ -2,7 +2,7 @@
 base64 (the dump's `key_text` column already holds the UTF-8 text). Never fails."""
 from __future__ import annotations
 
-from . import Decoder
+from .base import Decoder
 
 
 def extract(column: str, paths: list[str]) -> str:
