@@ -29,7 +29,7 @@ def finding_to_json(row: Mapping[str, Any]) -> dict:
     return out
 
 
-# Offset-gap classifications (evkit/sql/offset_gap.sql) as nouns for the text summary, in display order.
+# Offset-gap classifications (evkit/analysis/sql/offset_gap.sql) as nouns for the text summary, in display order.
 GAP_NOUNS = {"transaction_marker": "transaction marker", "transaction_aborted": "aborted transaction",
              "compaction": "compacted range", "retention": "retention hole", "not_dumped": "undumped range",
              "unexplained": "unexplained gap"}

@@ -35,7 +35,7 @@ kafkajs_legacy             Java's formula over kafkajs 1.x's murmur2            
 librdkafka's non-random variants differ only for null/empty keys: ``consistent`` sends both to
 partition 0, ``murmur2`` and ``fnv1a`` hash a null key as if it were empty. ``librdkafka_fnv1a``
 and ``sarama_hash`` agree on every non-null key, including an FNV-1a value of INT32_MIN (both give
-``2**31 % n``): the checks report a producer on either as the pair (evkit.hashchecks.CANDIDATES).
+``2**31 % n``): the checks report a producer on either as the pair (evkit.partitioning.checks.CANDIDATES).
 """
 from __future__ import annotations
 
