@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .rules import RULE_SECTIONS, Rules, parse_rules
 from .decoders import Decoder, decoder
 
 FIELDS = ("event_id", "entity", "event_time", "sequence", "event_type", "trace_id")
@@ -54,6 +55,7 @@ class FieldConfig:
     explicit: dict[str, set[str]] = field(default_factory=dict)  # topic or "*" -> field names
     topic_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     check_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: Rules = field(default_factory=Rules)  # [rates.*], [flows.*], [rules.*] (docs/rules.md)
     formats: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FORMATS))  # [defaults]
 
     def sources(self, topic: str) -> dict[str, str]:
@@ -136,9 +138,10 @@ def resolve_fields(fields: Mapping[str, str] | Iterable[str] | None = None,
                    config: str | Path | Mapping | None = None, *, check_names: Iterable[str] = ()) -> FieldConfig:
     """Merge built-in defaults, the config file and field options into one FieldConfig."""
     raw = load_config(config)
-    unknown = set(raw) - {"defaults", "topics", "checks"}
+    unknown = set(raw) - {"defaults", "topics", "checks", *RULE_SECTIONS}
     if unknown:
-        raise UsageError(f"config: unknown section(s) {', '.join(sorted(unknown))}; use [defaults], [topics.<name>], [checks.<name>]")
+        raise UsageError(f"config: unknown section(s) {', '.join(sorted(unknown))}; use [defaults], [topics.<name>], "
+                         "[checks.<name>], [rates.<name>], [flows.<name>], [rules.<name>]")
     resolved = FieldConfig()
     defaults, formats = _field_table(_table(raw.get("defaults", {}), "[defaults]"), "[defaults]", allow_options=False)
     resolved.defaults.update(defaults)
@@ -154,6 +157,7 @@ def resolve_fields(fields: Mapping[str, str] | Iterable[str] | None = None,
         if known_checks and name not in known_checks:
             raise UsageError(f"config [checks.{name}]: unknown check; checks are {', '.join(sorted(known_checks))}")
         resolved.check_params[name] = _table(params, f"[checks.{name}]")
+    resolved.rules = parse_rules(raw, Path(config).parent if isinstance(config, (str, Path)) else None)
     for topic, name, source in parse_field_options(fields):
         if topic is None:
             resolved.defaults[name] = source

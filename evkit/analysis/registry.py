@@ -85,6 +85,11 @@ register(Check("partitioner", "which partitioner each producer used; producers t
                params={"min_fit": 0.99, "producer_header": "producer"}, prepare=hashchecks.register_key_hashes))
 register(Check("key_encoding", "one logical key written as different bytes (text, int32/int64, JSON, Schema Registry)",
                prepare=hashchecks.register_macros))
+register(Check("size", "values over max_bytes; documents that keep growing from their first version to their last",
+               params={"max_bytes": 524288, "growth_factor": 10, "min_versions": 10}))
+register(Check("rate", "the analyst's [rates.*]: more than max events of a group in a sliding window"))
+register(Check("flow", "the analyst's [flows.*]: causes whose effect is missing, pending, late or repeated; orphan effects"))
+register(Check("custom", "the analyst's [rules.*]: custom SQL queries reported as findings"))
 register(Check("partition_count_change", "keys placed for an earlier, smaller partition count: the topic grew",
                params={"min_records": 20}, after=("partitioner",)))
 

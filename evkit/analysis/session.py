@@ -21,7 +21,7 @@ from .._progress import bar, shown
 from .._text import SEVERITY_RANK
 from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
-from . import registry
+from . import registry, rules
 from .causes import group as group_causes
 from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
@@ -103,7 +103,7 @@ class Analysis:
         con = self.connection
         con.execute("CREATE TABLE streams AS SELECT cluster_id, topic, (row_number() OVER (ORDER BY cluster_id, topic))::INTEGER "
                     "AS stream FROM (SELECT DISTINCT cluster_id, topic FROM manifests)")
-        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed} "
+        con.execute(f"CREATE VIEW event_fields_source AS SELECT *, {typed}{rules.source_columns_sql(self.fields.rules)} "
                     f"FROM ({' UNION ALL '.join(selects)}) JOIN streams USING (cluster_id, topic)")
         self._create_events_over("event_fields_source")
         rows = [(topic, name, source, self.fields.is_explicit(topic, name))
@@ -111,6 +111,10 @@ class Analysis:
         con.execute("CREATE TABLE field_sources (topic VARCHAR, field VARCHAR, source VARCHAR, explicit BOOLEAN)")
         if rows:
             con.executemany("INSERT INTO field_sources VALUES (?, ?, ?, ?)", rows)
+        rules.create_rule_tables(con, self.fields.rules)
+        con.execute("CREATE VIEW custom_rule_findings AS " + " UNION ALL ".join(
+            [rules.custom_findings_sql(con, rule) for rule in self.fields.rules.custom]
+            or [f"SELECT * FROM (SELECT NULL AS \"check\", {rules.EMPTY_FINDING}) WHERE false"]))
 
     def _create_events_over(self, source: str) -> None:
         raw = ", ".join(f"raw_{name}" for name in FIELDS)
@@ -250,6 +254,40 @@ class Analysis:
     def split_entities(self) -> duckdb.DuckDBPyRelation:
         """Entities whose events of one topic are spread over several partitions."""
         return self._view("out_of_order", "SELECT * FROM split_entities ORDER BY topic, entity")
+
+    # --- rules (docs/rules.md) ---------------------------------------------------------------
+    def rates(self) -> duckdb.DuckDBPyRelation:
+        """Per [rates.*] rule and group with a window over its limit: the worst window (`worst`: its
+        start `t`, event count, first and last event), the windows exceeded and the bursts."""
+        return self._view("rate", "SELECT * FROM rates ORDER BY rule, cluster_id, topic, group_label")
+
+    def rate_windows(self) -> duckdb.DuckDBPyRelation:
+        """For the groups that exceeded a [rates.*] rule: every event's window [t, t + window) and its
+        count (`events`), beside the rule's limit (`max_events`): what `plots.rate_windows` draws."""
+        return self._view("rate", "SELECT w.rule, w.cluster_id, w.topic, w.group_label, w.t, w.events, w.max_events, "
+                                  "w.window_text, w.partition, w.\"offset\" FROM rate_windows w "
+                                  "SEMI JOIN rates x ON x.rule = w.rule AND x.cluster_id = w.cluster_id "
+                                  "AND x.grp = w.grp ORDER BY w.rule, w.group_label, w.t")
+
+    def sizes(self) -> duckdb.DuckDBPyRelation:
+        """Documents (per key) that keep growing by [checks.size] growth_factor: versions, first, last
+        and largest version, growth and slope."""
+        return self._view("size", "SELECT * FROM sizes ORDER BY growth DESC, topic")
+
+    def size_versions(self, *, growing: bool = True) -> duckdb.DuckDBPyRelation:
+        """Every version (value size over time) of the growing documents (`growing=False`: of every key)."""
+        semi = "SEMI JOIN sizes g ON g.cluster_id = v.cluster_id AND g.topic = v.topic AND g.key = v.key" if growing else ""
+        return self._view("size", "SELECT v.*, coalesce(v.key_text, 'base64:' || to_base64(v.key)) AS key_label "
+                                  f"FROM size_versions v {semi} ORDER BY v.topic, v.key, v.t")
+
+    def flows(self) -> duckdb.DuckDBPyRelation:
+        """Per [flows.*] rule: every cause that is missing, pending, late or repeated and every orphan
+        effect, with its effects."""
+        return self._view("flow", "SELECT * FROM flows ORDER BY rule, kind, t, topic, partition, \"offset\"")
+
+    def flow_funnel(self) -> duckdb.DuckDBPyRelation:
+        """Per [flows.*] rule: causes, with an effect in time, late, missing, pending, repeated; orphans."""
+        return self._view("flow", "SELECT * FROM flow_funnel ORDER BY rule")
 
     @property
     def topic_names(self) -> list[str]:

@@ -185,3 +185,78 @@ def key_partition_map(records, *, topic: str | None = None, producer_header: str
     ax.legend(title="producer", fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left")
     return finish(fig)
 
+
+# --- rules (docs/rules.md) -----------------------------------------------------------------------
+
+def rate_windows(windows, *, top: int = 3) -> plt.Figure:
+    """Per rate rule, the events in the sliding window that starts at each event of its `top` worst
+    groups, over time, with the rule's limit drawn: `windows` has rule, group_label, t (epoch ms),
+    events, max_events, window_text (Analysis.rate_windows())."""
+    frame = to_frame(windows, ["rule", "group_label", "t", "events", "max_events", "window_text"])
+    rules = sorted(frame["rule"].unique())
+    fig, axes = plt.subplots(max(len(rules), 1), 1, figsize=(12, 3 * max(len(rules), 1)), squeeze=False)
+    if not rules:
+        axes[0][0].text(0.5, 0.5, "no rate rule exceeded", ha="center", va="center")
+        axes[0][0].set_axis_off()
+    for ax, rule in zip(axes[:, 0], rules):
+        rows = frame[frame["rule"] == rule].copy()
+        rows["time"] = pd.to_datetime(rows["t"], unit="ms", utc=True)
+        worst = rows.groupby("group_label")["events"].max().nlargest(top).index
+        for label in worst:
+            series = rows[rows["group_label"] == label].sort_values("time")
+            ax.step(series["time"], series["events"], where="post", label=str(label))
+        limit = int(rows["max_events"].iloc[0])
+        ax.axhline(limit, color="tab:red", linestyle="--", label=f"limit {limit}")
+        ax.set_ylabel(f"events per {rows['window_text'].iloc[0]}")
+        ax.set_title(f"rate {rule}: events in the window starting at each event")
+        ax.legend(fontsize="small")
+    axes[-1][0].set_xlabel("time (UTC)")
+    return finish(fig)
+
+
+def size_growth(versions) -> plt.Figure:
+    """Value size over time of each growing document (Analysis.size_versions(growing=True)): topic,
+    key_text, t (epoch ms), value_size."""
+    frame = to_frame(versions, ["topic", "key_label", "t", "value_size"])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    if frame.empty:
+        ax.text(0.5, 0.5, "no growing document", ha="center", va="center")
+        ax.set_axis_off()
+        return finish(fig)
+    frame["time"] = pd.to_datetime(frame["t"], unit="ms", utc=True)
+    for (topic, key), series in frame.groupby(["topic", "key_label"]):
+        series = series.sort_values("time")
+        ax.plot(series["time"], series["value_size"], marker=".", markersize=3, label=f"{topic} / {key}")
+    ax.set_ylabel("value bytes")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title("Growing documents: size of each version")
+    ax.legend(fontsize="small")
+    return finish(fig)
+
+
+FUNNEL = (("causes", "tab:blue"), ("in_time", "tab:green"), ("late", "tab:orange"), ("missing", "tab:red"),
+          ("pending", "tab:gray"))
+
+
+def flow_funnel(funnel) -> plt.Figure:
+    """Per flow: causes -> causes with an effect in time -> late -> missing (and pending), as bars
+    (Analysis.flow_funnel()): rule, causes, in_time, late, missing, pending, repeated, orphans."""
+    frame = to_frame(funnel, ["rule", *(name for name, _ in FUNNEL), "repeated", "orphans"])
+    fig, ax = plt.subplots(figsize=(10, 1 + 1.2 * max(len(frame), 1)))
+    if frame.empty:
+        ax.text(0.5, 0.5, "no flow rule", ha="center", va="center")
+        ax.set_axis_off()
+        return finish(fig)
+    height = 0.8 / len(FUNNEL)
+    for index, (name, colour) in enumerate(FUNNEL):
+        positions = [row + index * height for row in range(len(frame))]
+        bars = ax.barh(positions, frame[name], height=height, color=colour, label=name.replace("_", " "))
+        ax.bar_label(bars, fontsize="x-small", padding=2)
+    ax.set_yticks([row + 0.4 - height / 2 for row in range(len(frame))])
+    ax.set_yticklabels([f"{r.rule}\n({r.repeated} repeated, {r.orphans} orphans)" for r in frame.itertuples()])
+    ax.invert_yaxis()
+    ax.set_xscale("symlog")
+    ax.set_xlabel("causes (log scale)")
+    ax.set_title("Flows: causes -> effects in time -> late -> missing")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return finish(fig)

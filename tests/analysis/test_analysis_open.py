@@ -115,7 +115,8 @@ def test_cli_config_errors(dataset, tmp_path, capsys):
                            "config [checks.partitioner].producer_header: expected a string, got 3"),
                           ("[checks.silence]\nspeed = 3\n", "config [checks.silence]: unknown parameter 'speed'; "
                                                             "parameters are factor, min_events, min_ms"),
-                          ("[colours]\n", "config: unknown section(s) colours; use [defaults], [topics.<name>], [checks.<name>]")]:
+                          ("[colours]\n", "config: unknown section(s) colours; use [defaults], [topics.<name>], [checks.<name>], "
+                                          "[rates.<name>], [flows.<name>], [rules.<name>]")]:
         bad.write_text(text)
         assert main(["check", str(dataset), "-q", "--config", str(bad)]) == 2
         assert capsys.readouterr().err == f"evkit: error: {message}\n"

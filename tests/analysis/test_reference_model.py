@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 import evkit
@@ -84,6 +85,7 @@ def check_scenario(scenario: Scenario) -> None:
 _seeded = seed(int(os.environ["EVKIT_FUZZ_SEED"])) if os.environ.get("EVKIT_FUZZ_SEED") else (lambda test: test)
 
 
+@pytest.mark.timeout(1800)  # 300 examples of 15 checks and rules: ~7 min on 2 idle cores, more when shared
 @_seeded
 @EXAMPLES
 @given(scenarios())

@@ -1,7 +1,7 @@
 """Every check of the reference model: `findings(stream)` is what evkit must report for it."""
 from __future__ import annotations
 
-from . import keys, sequences, streams
+from . import keys, rules, sequences, streams
 from .stream import Finding, Stream
 
 CHECKS = {
@@ -16,6 +16,10 @@ CHECKS = {
     "partitioner": keys.partitioner,
     "key_encoding": keys.key_encoding,
     "partition_count_change": keys.partition_count_change,
+    "size": rules.size,
+    "rate": rules.rate,
+    "flow": rules.flow,
+    "custom": rules.custom,
 }
 
 
