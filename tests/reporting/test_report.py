@@ -27,7 +27,7 @@ from evkit.sample.synth import synth
 from support import REPO
 SAMPLE = REPO / "data" / "sports-betting"
 SECTIONS = ["1. Verdict", "2. Summary of findings", "3. Timeline", "4. Duplicates", "5. Gaps",
-            "6. Ordering", "7. Partition hashing", "Appendix: what was read"]
+            "6. Ordering", "7. Partition hashing", "8. Rules", "Appendix: what was read"]
 PLOT = r'<img[^>]* src="data:image/png;base64,([^"]+)"'
 
 
@@ -74,7 +74,7 @@ def test_html_report_has_the_sections_images_and_no_code(demo):
     html = (demo[0] / "incident_review.html").read_text()
     assert re.findall(r'<h2 id="[^"]*">([^<]*)', html) == SECTIONS
     images = re.findall(PLOT, html)
-    assert len(images) == 7  # event rate, 3 timelines, value sizes, lateness, keys x partitions
+    assert len(images) == 10  # event rate, 3 timelines, value sizes, lateness, keys x partitions, 3 rules
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
     assert "evkit.open(" not in html and "prepare_review" not in html and "Traceback" not in html
@@ -94,7 +94,7 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path):
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
     assert re.findall(r'<h2 id="[^"]*">([^<]*)', done.stdout) == SECTIONS
-    assert len(re.findall(PLOT, done.stdout)) == 7
+    assert len(re.findall(PLOT, done.stdout)) == 10
 
 
 # Run in a copy of the report (the report itself has no script): where each cause's summary sits.
@@ -153,6 +153,7 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
         ("sequence_gap", "error"): 4, ("duplicate", "warning"): 121, ("sequence_regression", "warning"): 7,
         ("silence", "warning"): 1, ("out_of_order", "warning"): 494, ("split_key", "error"): 340,
         ("key_encoding", "warning"): 207, ("partitioner", "warning"): 3,
+        ("rate", "warning"): 1, ("size", "warning"): 1, ("flow", "warning"): 2,
     })
     # lost_events: one lost (not unseen) hole per dropped bet
     lost = sample_truth["lost_events"]
@@ -201,6 +202,21 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
         {json.loads(r["value"])["subject"] for r in bets if r["key"] != json.loads(r["value"])["subject"].encode()})
     # auth_burst: the attacked account falls silent after 400 attempts in 40 s
     assert [(f["topic"], f["key"]) for f in by_check[("silence", "warning")]] == [("auth-attempts", "1337")]
+    # auth_burst, by the config's rate rule login_attempts: user 1337's busiest second lies inside the burst
+    [rate] = by_check[("rate", "warning")]
+    burst = sorted(r["offset"] for r in dataset_rows(SAMPLE) if r["topic"] == "auth-attempts"
+                   and json.loads(r["value"])["type"] == "login_failed" and json.loads(r["value"])["subject"] == "1337")
+    assert (rate["topic"], rate["partition"], rate["key"]) == ("auth-attempts", 0, "1337")
+    assert burst[0] <= rate["offsets"][0] < rate["offsets"][1] <= burst[-1] and " 10 events in 1s " in rate["detail"]
+    # growing_document: user 1100's account document, from its first version to its last
+    versions = sorted(r["offset"] for r in dataset_rows(SAMPLE) if r["topic"] == "accounts" and r["key"] == b"1100")
+    assert [(f["topic"], f["partition"], f["key"], f["offsets"]) for f in by_check[("size", "warning")]] == [
+        ("accounts", 1, "1100", [versions[0], versions[-1]])]
+    # republished_range, by the config's flow goal_repriced: a goal whose repricing was re-sent is repriced twice
+    copies = dict(zip(republished["copy_offsets"], republished["original_offsets"]))
+    repeated = by_check[("flow", "warning")]
+    assert len(repeated) == 2 and all(f["topic"] == "match-events" and len(f["offsets"]) == 3
+                                      and copies.get(f["offsets"][2]) == f["offsets"][1] for f in repeated)
 
 
 @pytest.mark.parametrize("fail_on, exit_code", [("info", 1), ("warning", 1), ("error", 0)])
