@@ -82,7 +82,8 @@ def test_topics_partitions_and_envelopes(sample, sample_rows):
         assert (version, len(trace), len(span), flags) == ("00", 32, 16, "01")
     assert FIELDS == {"event_id": "$.id", "entity": "$.subject", "event_time": "$.time",
                       "sequence": "$.sequence", "event_type": "$.type", "trace_id": "header:traceparent"}
-    assert tomllib.loads((REPO / "data" / "sports-betting.toml").read_text()) == {"defaults": FIELDS}
+    config = tomllib.loads((REPO / "data" / "sports-betting.toml").read_text())
+    assert config["defaults"] == FIELDS and set(config) == {"defaults", "rates", "flows"}  # and the rules (docs/rules.md)
 
 
 def test_republished_range_is_byte_identical_copies(sample, sample_rows):
