@@ -364,4 +364,11 @@ def custom_findings_sql(con, rule: Custom) -> str:
         if name == "detail":
             expr = f"{sql_string('custom ' + rule.name)} || coalesce(': ' || {expr}, '')"
         columns.append(f"{expr} AS {name}")
-    return f"SELECT 'custom' AS \"check\", {', '.join(columns)} FROM ({rule.query}) q"
+    facts = f"to_json({{'rule': {sql_string(rule.name)}}}) AS facts"
+    return f"SELECT 'custom' AS \"check\", {', '.join(columns)}, {facts} FROM ({rule.query}) q"
+
+
+def custom_rule_findings_sql(con, rules: Rules) -> str:
+    """Every custom rule's findings as one query (no rows without custom rules), with their facts."""
+    return " UNION ALL ".join([custom_findings_sql(con, rule) for rule in rules.custom]
+                              or [f"SELECT * FROM (SELECT NULL AS \"check\", {EMPTY_FINDING}, NULL::JSON AS facts) WHERE false"])

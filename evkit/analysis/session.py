@@ -112,9 +112,7 @@ class Analysis:
         if rows:
             con.executemany("INSERT INTO field_sources VALUES (?, ?, ?, ?)", rows)
         rules.create_rule_tables(con, self.fields.rules)
-        con.execute("CREATE VIEW custom_rule_findings AS " + " UNION ALL ".join(
-            [rules.custom_findings_sql(con, rule) for rule in self.fields.rules.custom]
-            or [f"SELECT * FROM (SELECT NULL AS \"check\", {rules.EMPTY_FINDING}) WHERE false"]))
+        con.execute("CREATE VIEW custom_rule_findings AS " + rules.custom_rule_findings_sql(con, self.fields.rules))
 
     def _create_events_over(self, source: str) -> None:
         raw = ", ".join(f"raw_{name}" for name in FIELDS)

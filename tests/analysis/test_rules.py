@@ -3,6 +3,7 @@ Python calls, and the sample's rules finding exactly its auth burst, growing doc
 repricings. (That every rule equals its definition is the differential test's job.)"""
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import evkit
 from evkit.errors import UsageError
 from support import REPO
+from support.analysis_data import BASE_MS, FIELDS, write
 
 SAMPLE = REPO / "data" / "sports-betting"
 CONFIG = REPO / "data" / "sports-betting.toml"
@@ -71,13 +73,21 @@ def test_a_custom_query_fills_missing_columns_and_takes_its_file_beside_the_conf
 
 def test_the_sample_rules_find_the_auth_burst_the_growing_document_and_the_repeated_repricings():
     with evkit.open(SAMPLE, config=CONFIG, quiet=True) as ds:
-        found = ds.findings(["rate", "size", "flow", "custom"]).fetchall()
-        assert sorted((check, severity, topic, partition, bytes(key), list(offsets)) for check, severity, topic, partition,
-                      key, offsets, *_ in found) == [
-            ("flow", "warning", "match-events", 2, b"d1e4d0a313932904757f1cba4a227f39", [345, 693, 833]),
-            ("flow", "warning", "match-events", 2, b"ed04ab15fd84e9e9afd89d212e980f0b", [304, 609, 749]),
-            ("rate", "warning", "auth-attempts", 0, b"1337", [217, 226]),
-            ("size", "warning", "accounts", 1, b"1100", [1, 1364]),
+        found = ds.findings(["rate", "size", "flow", "custom"], facts=True).fetchall()
+        assert sorted((check, severity, topic, partition, bytes(key), list(offsets), json.loads(facts))
+                      for check, severity, topic, partition, key, offsets, *_, facts in found) == [
+            ("flow", "warning", "match-events", 2, b"d1e4d0a313932904757f1cba4a227f39", [345, 693, 833],
+             {"rule": "goal_repriced", "kind": "repeated", "from": ["match-events", 2, 345],
+              "effects": [["odds-updates", 2, 693], ["odds-updates", 2, 833]]}),
+            ("flow", "warning", "match-events", 2, b"ed04ab15fd84e9e9afd89d212e980f0b", [304, 609, 749],
+             {"rule": "goal_repriced", "kind": "repeated", "from": ["match-events", 2, 304],
+              "effects": [["odds-updates", 2, 609], ["odds-updates", 2, 749]]}),
+            ("rate", "warning", "auth-attempts", 0, b"1337", [217, 226],
+             {"rule": "login_attempts", "per": "entity", "worst": [1763838900000, 1763838900900, 10], "windows": 395,
+              "limit": 5, "window_ms": 1000}),
+            ("size", "warning", "accounts", 1, b"1100", [1, 1364],
+             {"kind": "growing", "first_bytes": 277, "last_bytes": 23115, "largest_bytes": 23115,
+              "factor": pytest.approx(23115 / 277), "versions": 365}),
         ]
         [rate] = ds.rates().fetchall()
         funnel = {row[0]: row[1:] for row in ds.flow_funnel().fetchall()}
@@ -99,3 +109,62 @@ def test_the_sample_rules_find_nothing_in_the_clean_streams(tmp_path):
     synth(tmp_path / "clean", incidents="none", quiet=True)
     report = evkit.check(tmp_path / "clean", checks="rate,size,flow,custom", config=CONFIG, quiet=True)
     assert report.findings == []
+
+
+# --- a flow across two clusters (a mirror), and the facts of each kind ---------------------------
+
+MIRROR_FLOW = {"from": "bets", "to": "east.bets", "by": "event_id", "within": "1s", "expect": "one"}
+
+
+def bet(topic: str, offset: int, ms: int, event_id: str, pad: int = 0) -> dict:
+    value = {"id": event_id, "type": "bet_placed", "pad": "x" * pad}
+    return {"topic": topic, "partition": 0, "offset": offset, "timestamp": BASE_MS + ms, "key": event_id.encode(),
+            "value": json.dumps(value).encode()}
+
+
+# Source bets a..e; the mirror (MirrorMaker's east.bets) copies a in time, never b, c 5 s late, d twice,
+# and holds z, which the source never had; e comes 0.5 s before the mirror's dump ended.
+SOURCE = [bet("bets", 0, 0, "a"), bet("bets", 1, 1000, "b"), bet("bets", 2, 2000, "c"), bet("bets", 3, 3000, "d", pad=100),
+          bet("bets", 4, 9500, "e")]
+MIRROR = [bet("east.bets", 0, 100, "a"), bet("east.bets", 1, 3100, "d"), bet("east.bets", 2, 3200, "d"),
+          bet("east.bets", 3, 4000, "z"), bet("east.bets", 4, 7000, "c")]
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory) -> dict:
+    """The same records as two datasets of two clusters (a source and its mirror, written with
+    write_records: no second broker needed for what the flow reads) and as one dataset of one cluster."""
+    root = tmp_path_factory.mktemp("mirror")
+    fixed = BASE_MS + 10_000  # both dumps fixed their ends at 10 s
+    return {"two clusters": [write(root / "east", SOURCE, cluster_id="east", end_fixed_at=fixed),
+                             write(root / "west", MIRROR, cluster_id="west", end_fixed_at=fixed)],
+            "one cluster": [write(root / "one", SOURCE + MIRROR, cluster_id="one", end_fixed_at=fixed)]}
+
+
+@pytest.mark.parametrize("clusters", ["two clusters", "one cluster"])
+def test_a_flow_reconciles_a_mirror_across_two_clusters_as_within_one(mirror, clusters):
+    flow = {**MIRROR_FLOW, "from_cluster": "east", "to_cluster": "west"} if clusters == "two clusters" else MIRROR_FLOW
+    report = evkit.check(*mirror[clusters], checks="flow", fields=FIELDS, config={"flows": {"mirrored": flow}}, quiet=True)
+    found = sorted((f["severity"], f["topic"], f["partition"], f["key"], f["offsets"], f["facts"]) for f in report.findings)
+
+    def facts(kind, origin, *effects):
+        return {"rule": "mirrored", "kind": kind, "from": origin, "effects": [["east.bets", 0, o] for o in effects]}
+    assert found == [
+        ("error", "bets", 0, "b", [1], facts("missing", ["bets", 0, 1])),
+        ("info", "bets", 0, "e", [4], facts("pending", ["bets", 0, 4])),
+        ("warning", "bets", 0, "c", [2, 4], facts("late", ["bets", 0, 2], 4)),
+        ("warning", "bets", 0, "d", [3, 1, 2], facts("repeated", ["bets", 0, 3], 1, 2)),
+        ("warning", "east.bets", 0, "z", [3], facts("orphan", None, 3)),
+    ]
+
+
+def test_size_and_custom_facts(mirror):
+    config = {"checks": {"size": {"max_bytes": 100}},
+              "rules": {"odd": {"query": "SELECT topic, [\"offset\"] AS offsets FROM events WHERE event_id = 'z'"}}}
+    report = evkit.check(*mirror["two clusters"], checks="size,custom", fields=FIELDS, config=config, quiet=True)
+    assert sorted((f["check"], f["topic"], f["offsets"], f["facts"]) for f in report.findings) == [
+        ("custom", "east.bets", [3], {"rule": "odd"}),
+        ("size", "bets", [3], {"kind": "too_large", "first_bytes": None, "last_bytes": None,
+                               "largest_bytes": len(SOURCE[3]["value"]),
+                               "factor": None, "versions": None}),
+    ]

@@ -159,7 +159,12 @@ SELECT 'flow' AS "check",
                                           (effects[1].t - t) / 1000, within_ms / 1000)
                   ELSE format(', {} effects: {}', len(effects),
                               array_to_string(list_transform(effects, lambda e: e.topic || '/' || e.p || ':' || e.o), ', '))
-              END) AS detail
+              END) AS detail,
+       to_json({'rule': rule, 'kind': kind,
+                'from': CASE WHEN kind <> 'orphan' THEN [to_json(topic), to_json(partition), to_json("offset")] END,
+                'effects': CASE WHEN kind = 'orphan' THEN [[to_json(topic), to_json(partition), to_json("offset")]]
+                                ELSE list_transform(effects, lambda e: [to_json(e.topic), to_json(e.p), to_json(e.o)]) END
+               }) AS facts
 FROM flows;
 
 CREATE OR REPLACE VIEW flow_funnel AS    -- per flow: causes -> effects in time -> late -> missing (pending)

@@ -54,5 +54,7 @@ SELECT 'rate' AS "check", severity, topic, partition, group_key AS key,
                              ELSE per || ' ' || group_label END,
               topic, events, window_text, strftime(make_timestamptz(first_t * 1000), '%Y-%m-%dT%H:%M:%S.%gZ'),
               strftime(make_timestamptz(last_t * 1000), '%H:%M:%S.%gZ'), max_events, windows_exceeded, bursts,
-              CASE WHEN bursts = 1 THEN '' ELSE 's' END) AS detail
+              CASE WHEN bursts = 1 THEN '' ELSE 's' END) AS detail,
+       to_json({'rule': rule, 'per': per, 'worst': [first_t, last_t, events], 'windows': windows_exceeded,
+                'limit': max_events, 'window_ms': window_ms}) AS facts
 FROM rates;

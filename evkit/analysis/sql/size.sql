@@ -44,12 +44,16 @@ SELECT 'size' AS "check", 'warning' AS severity, topic, partition, key, [first.o
        [first.id, last.id] AS event_ids, make_timestamptz(first.t * 1000) AS first_ts, make_timestamptz(last.t * 1000) AS last_ts,
        format('size: key {} of {} grew {:.1f}x from {} to {} bytes over {} versions ({:.0f} bytes a version, {:.0f} a minute); largest {} bytes at {}:{}',
               coalesce(decode(key), 'base64:' || to_base64(key)), topic, growth, first.size, last.size, versions,
-              bytes_per_version, bytes_per_minute, largest.size, largest.p, largest.o) AS detail
+              bytes_per_version, bytes_per_minute, largest.size, largest.p, largest.o) AS detail,
+       to_json({'kind': 'growing', 'first_bytes': first.size, 'last_bytes': last.size, 'largest_bytes': largest.size,
+                'factor': growth, 'versions': versions}) AS facts
 FROM sizes
 UNION ALL
 SELECT 'size', 'warning', topic, partition, key, [largest.o], [largest.id], make_timestamptz(first_t * 1000),
        make_timestamptz(last_t * 1000),
        format('size: {} value{} of key {} in {} larger than {} bytes, the largest {} bytes at {}:{}', values_over,
               CASE WHEN values_over = 1 THEN '' ELSE 's' END, coalesce(try(decode(key)), 'base64:' || to_base64(key), 'null'),
-              topic, getvariable('size_max_bytes'), largest.size, largest.p, largest.o)
+              topic, getvariable('size_max_bytes'), largest.size, largest.p, largest.o),
+       to_json({'kind': 'too_large', 'first_bytes': NULL::BIGINT, 'last_bytes': NULL::BIGINT, 'largest_bytes': largest.size,
+                'factor': NULL::DOUBLE, 'versions': NULL::BIGINT})
 FROM size_large;
