@@ -25,7 +25,7 @@ FIELDS = ("event_id", "entity", "event_time", "sequence", "event_type", "trace_i
 DEFAULT_SOURCES = {"entity": "key", "event_time": "timestamp", "trace_id": "header:traceparent"}
 TOPIC_OPTIONS = ("transactional",)
 FORMAT_OPTIONS = ("key_format", "value_format")  # [defaults] and [topics.<t>]: a registered decoder's name
-DEFAULT_FORMATS = {"key_format": "text", "value_format": "json"}
+DEFAULT_FORMATS = {"key_format": "auto", "value_format": "auto"}  # auto: json values, text keys unless framed
 
 # A key may not start with '"' (DuckDB's quoted-key syntax) nor with '*' (a wildcard): both fail in SQL.
 _JSON_PATH = re.compile(r"^\$(\.[^.\[\]\"*][^.\[\]]*|\[\d+\])*$")
@@ -205,9 +205,22 @@ TYPED = {
 }
 
 
-def event_fields_sql(sources: dict[str, str], key: Decoder, value: Decoder, where: str) -> str:
-    """SELECT over `records` adding raw_<field> (text as found) and value_undecodable for one mapping
-    and pair of decoders; the value is decoded once for all its paths."""
+def _decoded_columns(side: str, decoded: bool) -> tuple[str, str]:
+    """(columns, join) giving `<side>_decoded` and `<side>_failure`: from the decode step's view
+    where it decoded this side of these topics, else NULL."""
+    if not decoded:
+        return f", NULL::VARCHAR AS {side}_decoded, NULL::VARCHAR AS {side}_failure", ""
+    view = "decoded_keys" if side == "key" else "decoded_values"
+    return (f", {side}_d.decoded AS {side}_decoded, {side}_d.failure AS {side}_failure",
+            f' LEFT JOIN {view} {side}_d ON {side}_d.cluster_id = r.cluster_id AND {side}_d.topic = r.topic '
+            f'AND {side}_d.partition = r.partition AND {side}_d."offset" = r."offset"')
+
+
+def event_fields_sql(sources: dict[str, str], key: Decoder, value: Decoder, where: str,
+                     decoded: tuple[bool, bool] = (False, False)) -> str:
+    """SELECT over `records` adding raw_<field> (text as found), key_undecodable and
+    value_undecodable for one mapping and pair of decoders; the value is decoded once for all its
+    paths. `decoded` says whether the decode step decoded keys and values of these topics."""
     value_paths = sorted({s for s in sources.values() if s.startswith("$")})
     extract, undecodable = "", "NULL::BOOLEAN"
     if value_paths:
@@ -219,6 +232,10 @@ def event_fields_sql(sources: dict[str, str], key: Decoder, value: Decoder, wher
         f"{_raw_expression(sources[name], value_paths, key) if name in sources else 'NULL::VARCHAR'} AS raw_{name}"
         for name in FIELDS
     )
+    key_columns, key_join = _decoded_columns("key", decoded[0])
+    value_columns, value_join = _decoded_columns("value", decoded[1])
+    records = f"SELECT r.*{key_columns}{value_columns} FROM (SELECT * FROM records WHERE {where}) r{key_join}{value_join}"
+    key_undecodable = f"CASE WHEN key IS NULL THEN NULL ELSE {key.extract('key', ['$'])} IS NULL END"
     columns = "cluster_id, topic, partition, \"offset\", timestamp, timestamp_type, key, key_text, value, headers, value_size, hash(key, value) AS content_hash"
-    return (f"SELECT {columns}, {undecodable} AS value_undecodable, {raws} "
-            f"FROM (SELECT *{extract} FROM records WHERE {where})")
+    return (f"SELECT {columns}, {key_undecodable} AS key_undecodable, {undecodable} AS value_undecodable, {raws} "
+            f"FROM (SELECT *{extract} FROM ({records}))")

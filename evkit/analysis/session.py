@@ -23,6 +23,8 @@ from ..errors import UsageError
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
+from .decoders import schemas as stored_schemas
+from .decoders import step as decode_step
 from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
 from .tables import manifest_rows, overlapping, topic_rows
@@ -72,6 +74,10 @@ class Analysis:
         con.unregister("topics_arrow")
         con.execute(f"CREATE VIEW records AS {self._records_sql(manifests)}")
         topic_names = sorted({row[0] for row in con.execute("SELECT DISTINCT topic FROM manifests").fetchall()})
+        decoded_dir = Path(self._temp_dir) / "decoded"
+        decoded_dir.mkdir()
+        self.decoded = decode_step.decode(con, self.datasets, [stored_schemas.load(ds.root) for ds in self.datasets],
+                                          self.fields.decoders, decoded_dir, quiet=self.quiet)
         self._create_event_views(topic_names)
 
     def _records_sql(self, manifests: pa.Table) -> str:
@@ -91,12 +97,13 @@ class Analysis:
         return union
 
     def _create_event_views(self, topic_names: list[str]) -> None:
-        by_mapping: dict[tuple, list[str]] = {}  # topics with the same sources and decoders share one SELECT
+        by_mapping: dict[tuple, list[str]] = {}  # topics with the same sources, decoders, decode step share one SELECT
         for topic in topic_names:
-            by_mapping.setdefault((tuple(sorted(self.fields.sources(topic).items())), self.fields.decoders(topic)),
+            decoded = ((topic, "key") in self.decoded.sides, (topic, "value") in self.decoded.sides)
+            by_mapping.setdefault((tuple(sorted(self.fields.sources(topic).items())), self.fields.decoders(topic), decoded),
                                   []).append(topic)
-        selects = [event_fields_sql(dict(mapping), *decoders, f"topic IN ({', '.join(sql_string(t) for t in topics)})")
-                   for (mapping, decoders), topics in by_mapping.items()]
+        selects = [event_fields_sql(dict(mapping), *decoders, f"topic IN ({', '.join(sql_string(t) for t in topics)})",
+                                    decoded) for (mapping, decoders, decoded), topics in by_mapping.items()]
         if not selects:
             selects = [event_fields_sql(self.fields.defaults, *self.fields.decoders(""), "false")]
         typed = ", ".join(f"{TYPED[name]} AS {name}" for name in FIELDS)
@@ -117,7 +124,8 @@ class Analysis:
     def _create_events_over(self, source: str) -> None:
         raw = ", ".join(f"raw_{name}" for name in FIELDS)
         self.connection.execute(f"CREATE OR REPLACE VIEW event_fields AS SELECT * FROM {source}")
-        self.connection.execute(f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (value_undecodable, {raw}) FROM event_fields")
+        self.connection.execute("CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE (key_undecodable, value_undecodable, "
+                                f"{raw}) FROM event_fields")
 
     def materialize(self) -> None:
         """Extract the event fields once into a DuckDB table, so that several checks do not each parse
@@ -179,6 +187,41 @@ class Analysis:
         """Per topic and field: records, present, missing, of those undecodable, and unparseable values."""
         self.use("field_coverage")
         return self.connection.sql("SELECT * FROM field_coverage ORDER BY topic, field")
+
+    def values(self, topic: str, *, key: bool = False) -> duckdb.DuckDBPyRelation:
+        """The decoded values (`key=True`: keys) of one topic, one typed column per top-level field,
+        beside partition, offset and schema_id (null for plain JSON), in offset order per partition.
+
+        Avro and Protobuf values have their schema's types (logical types included: timestamps,
+        decimals, dates); JSON and JSON Schema values the types DuckDB infers from the JSON. Values
+        that do not decode are not here: `decode_failures` and `field_coverage` count them."""
+        if topic not in self.topic_names:
+            raise UsageError(f"values: no topic {topic!r} in the dataset(s); topics are {', '.join(self.topic_names)}")
+        side = "key" if key else "value"
+        selects = []
+        for part in self.decoded.typed(topic, side):
+            if part.json_text:
+                continue
+            kind = self.connection.sql(f"SELECT value FROM {part.name} LIMIT 0").types[0]
+            columns = "unnest(value)" if kind.id == "struct" else "value"
+            selects.append(f'SELECT partition, "offset", {part.schema_id}::BIGINT AS schema_id, {columns} FROM {part.name}')
+        view = "decoded_keys" if key else "decoded_values"
+        typed = {part.schema_id for part in self.decoded.typed(topic, side) if not part.json_text}
+        json_text = (f"SELECT partition, \"offset\", schema_id, decoded AS j FROM {view} WHERE topic = {sql_string(topic)} "
+                     f"AND failure IS NULL AND schema_id NOT IN ({', '.join(map(str, typed)) or '-1'}) UNION ALL "
+                     f"SELECT partition, \"offset\", NULL::BIGINT, try(decode({side})) FROM records r "
+                     f"WHERE topic = {sql_string(topic)} AND json_valid(try(decode({side}))) "
+                     f"AND NOT EXISTS (SELECT 1 FROM {view} d WHERE d.topic = r.topic AND d.partition = r.partition "
+                     f'AND d."offset" = r."offset")')
+        (structure,), = self.connection.execute(f"SELECT json_group_structure(j::JSON) FROM ({json_text})").fetchall()
+        if structure is not None:
+            columns = f"unnest(json_transform(j, {sql_string(structure)}))" if structure.startswith("{") else \
+                f"json_transform(j, {sql_string(structure)}) AS value"
+            selects.append(f"SELECT partition, \"offset\", schema_id, {columns} FROM ({json_text})")
+        if not selects:
+            return self.connection.sql('SELECT NULL::INTEGER AS partition, NULL::BIGINT AS "offset", '
+                                       "NULL::BIGINT AS schema_id WHERE false")
+        return self.connection.sql(f"SELECT * FROM ({' UNION ALL BY NAME '.join(selects)}) ORDER BY partition, \"offset\"")
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run any SQL on this dataset's connection (views: records, events, manifests, topics, ...)."""

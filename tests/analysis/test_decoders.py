@@ -51,8 +51,9 @@ def test_the_key_reads_as_text_else_base64_by_default_and_as_the_chosen_format(t
 
 
 @pytest.mark.parametrize(("config", "message"), [
-    ({"topics": {"t": {"value_format": "avro"}}},
-     "config [topics.t].value_format: unknown format 'avro'; formats are json, raw, string, text"),
+    ({"topics": {"t": {"value_format": "thrift"}}},
+     "config [topics.t].value_format: unknown format 'thrift'; formats are auto, avro, json, json_schema, protobuf, "
+     "raw, string, text"),
     ({"topics": {"t": {"value_format": "string", "event_id": "$.id"}}},
      "field source $.id: string values have no fields; use $ for the whole value"),
 ])
