@@ -126,12 +126,6 @@ def flow_effects(f) -> list[tuple]:
     return []
 
 
-def burst_window(f) -> tuple:
-    """(first, last) of a rate finding's whole burst (facts.burst), else of its worst window."""
-    b = facts(f).get("burst") or {}
-    return _ts(b.get("first_ts") or f.get("first_ts")), _ts(b.get("last_ts") or f.get("last_ts"))
-
-
 def burst_copies(f) -> tuple:
     """(partition, first, last) of a burst's copies."""
     c = facts(f).get("copies")
@@ -317,7 +311,7 @@ class _Grouper:
             cause = self.new("rate_burst", ["rate_burst", fr["topic"], fr.get("partition"),
                                             key_repr(fr), fr.get("first_ts")])
             self.claim(cause, [r])
-            start, end = burst_window(fr)
+            start, end = self.first[r], self.last[r]  # the rate's worst window
             if start is None or end is None:
                 continue
             reach = (start - (end - start), end + (end - start))
@@ -343,11 +337,11 @@ class _Grouper:
 
     # rule 7
     def schema_changes(self):
+        """The schema_drift findings of one topic and one change (facts.change_id): one deploy, all partitions."""
         groups = defaultdict(list)
-        for i in self.free(lambda f: f["check"] == "schema"):
-            change = json.dumps(facts(self.f[i]).get("change"), sort_keys=True)
-            groups[(self.f[i]["topic"], change)].append(i)
-        for (topic, change), members in sorted(groups.items()):
+        for i in self.free(lambda f: f["check"] == "schema_drift"):
+            groups[(self.f[i]["topic"], facts(self.f[i]).get("change_id"))].append(i)
+        for (topic, change), members in sorted(groups.items(), key=lambda kv: _sortable(kv[0])):
             self.claim(self.new("schema_change", ["schema_change", topic, change]), members)
 
     # rules 8-10
@@ -495,8 +489,9 @@ def _describe(cid, cause, g):
 
 
 def _duration(ms) -> str:
+    """`20.6 s`, `1 s` (tenths below a minute, without a trailing .0), `264 s`."""
     if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
+        return f"{ms / 1000:.1f}".removesuffix(".0") + " s"
     return f"{round(ms / 1000)} s"
 
 
@@ -612,13 +607,19 @@ def _summary(kind, members) -> str:
     if kind == "rate_burst":
         rate = by["rate"][0]
         fx = facts(rate)
-        who = f"entity {rate['key']}" if rate.get("key") is not None else f"partition {rate.get('partition')}"
-        burst = fx.get("burst") or {}
-        n = burst.get("events") or fx.get("count")
-        first, last = burst_window(rate)
-        span = (last - first).total_seconds() * 1000
-        head = (f"{topic}: {who}: {_plural(n, 'event') if n else 'a burst of events'} in {_duration(span)} "
-                f"from {first.strftime('%H:%M:%S')}")
+        first = _ts(rate["first_ts"])
+        where = f"{topic}/{rate['partition']}" if rate.get("partition") is not None else topic
+        per = str(fx.get("per") or "entity").removeprefix("$.").removeprefix("header:")
+        who = (f"{per} {rate['key']}" if rate.get("key") is not None
+               else "the topic" if per == "topic" else f"partition {rate.get('partition')}")
+        if fx.get("worst") and fx.get("window_ms"):
+            rule = f"{fx['rule']} allows {fx['limit']:,}" if fx.get("rule") and fx.get("limit") is not None else "over the limit"
+            windows = f", {_plural(fx['windows'], 'window')} over the limit" if fx.get("windows") else ""
+            head = (f"{where}: {who}: {_plural(fx['worst'][2], 'event')} in {_duration(fx['window_ms'])} "
+                    f"at {first.strftime('%H:%M:%S')} where {rule}{windows}")
+        else:
+            span = (_ts(rate["last_ts"]) - first).total_seconds() * 1000
+            head = f"{where}: {who}: a burst of events in {_duration(span)} from {first.strftime('%H:%M:%S')}"
         tails = []
         for s in sorted(by["silence"], key=lambda s: _ts(s["first_ts"])):
             silent = facts(s).get("silent_ms") or (_ts(s["last_ts"]) - _ts(s["first_ts"])).total_seconds() * 1000
@@ -633,19 +634,27 @@ def _summary(kind, members) -> str:
         where = f"{topic}/{f['partition']}" if f.get("partition") is not None else topic
         if fx.get("first_bytes") is not None and fx.get("last_bytes") is not None:
             versions = f" over {_plural(fx['versions'], 'version')}" if fx.get("versions") else ""
+            factor = f" (×{fx['factor']:.1f})" if fx.get("factor") else ""
             return (f"{where}: the value of key {f['key']} grows from {fx['first_bytes']:,} to "
-                    f"{fx['last_bytes']:,} bytes{versions}")
+                    f"{fx['last_bytes']:,} bytes{factor}{versions}")
         if fx.get("kind") == "too_large" and fx.get("largest_bytes"):
             return f"{where}: values of key {f['key']} reach {fx['largest_bytes']:,} bytes"
         return f"{where}: the values of key {f['key']} grow too large ({_plural(len(by['size']), 'size finding')})"
 
     if kind == "schema_change":
-        f = by["schema"][0]
-        change = facts(f).get("change")
-        what = change.get("text") if isinstance(change, dict) and change.get("text") else "the value schema changes"
-        prod = facts(f).get("producer")
+        drift = sorted(by["schema_drift"], key=lambda f: _ts(f["first_ts"]) if f.get("first_ts") else datetime.max)
+        fx = facts(drift[0])
+        what = _and([_change_text(c) for c in fx.get("changes") or ()] or ["changes its value schema"])
+        prod = next((facts(f)["producer"] for f in drift if facts(f).get("producer")), None)
         who = f" producer {prod}" if prod else ""
-        return f"{topic}: from {_clock(f['first_ts'])}{who} {what}"
+        records = sum(facts(f).get("records") or 0 for f in drift)
+        tail = [_plural(records, "record")] if records else []
+        if COMPATIBILITY_TEXT.get(fx.get("compatibility")):
+            tail.append(COMPATIBILITY_TEXT[fx["compatibility"]])
+        return f"{topic}: from {_clock(drift[0]['first_ts'])}{who} {what}" + (f": {', '.join(tail)}" if tail else "")
+
+    if kind == "flow" and by["flow"]:
+        return _flow_summary(topic, by["flow"])
 
     if kind == "late_events":
         late = by["out_of_order"]
@@ -656,7 +665,7 @@ def _summary(kind, members) -> str:
         lo, hi = min(lateness) / 1000, max(lateness) / 1000
         how = f"{lo:.0f}–{hi:.0f} s" if round(lo) != round(hi) else f"{hi:.0f} s"
         prod = {facts(f).get("producer") for f in late} - {None}
-        by_prod = f" from {_and(sorted(prod))}" if prod else ""
+        by_prod = f" from producer{'s' if len(prod) > 1 else ''} {_and(sorted(prod))}" if prod else ""
         regress = f"; {_plural(len(by['sequence_regression']), 'sequence regression')}" if by["sequence_regression"] else ""
         return (f"{topic}: {_plural(len(late), 'event')} of {_plural(len(entities), 'entity', 'entities')}{by_prod} "
                 f"arrived {how} late (partition{'s' if len(parts) > 1 else ''} {_names(parts)}{regress}), {_window(late)}")
@@ -682,6 +691,8 @@ def _summary(kind, members) -> str:
     # a run of one check, or a finding alone
     check = members[0]["check"]
     one, many = CHECK_NOUNS.get(check, (f"{check} finding", f"{check} findings"))
+    if check == "custom" and facts(members[0]).get("rule"):  # docs/rules.md: a custom rule's findings, by its name
+        one, many = (f"finding of rule {facts(members[0])['rule']}", f"findings of rule {facts(members[0])['rule']}")
     partitions = sorted({f.get("partition") for f in members} - {None})
     where = f"{topic}/{partitions[0]}" if len(partitions) == 1 and all(f.get("partition") is not None for f in members) else topic
     if check == "silence" and len(members) == 1:
@@ -699,6 +710,49 @@ def _summary(kind, members) -> str:
         text += f" at {offs[0]}–{offs[-1]}"
     window = _window(members)
     return f"{text}, {window}" if window else text
+
+
+# A schema change's verdict in the registry's terms (facts.compatibility: the level the change keeps).
+COMPATIBILITY_TEXT = {"FULL": "compatible both ways (FULL)", "BACKWARD": "FORWARD-incompatible",
+                      "FORWARD": "BACKWARD-incompatible", "NONE": "BACKWARD- and FORWARD-incompatible"}
+
+
+def _a(type_name) -> str:
+    text = str(type_name)
+    return f"{'an' if text[:1].lower() in 'aeiou' else 'a'} {text}"
+
+
+def _change_text(change: dict) -> str:
+    """`sends data.price as a string (was a number)`, `adds data.currency`, `drops data.x`."""
+    path, how = change.get("path"), change.get("change")
+    if how == "type_changed":
+        was = f" (was {_a(change['from'])})" if change.get("from") is not None else ""
+        return f"sends {path} as {_a(change.get('to'))}{was}"
+    if how == "added":
+        return f"adds {path}"
+    if how == "removed":
+        return f"drops {path}"
+    if how == "default_missing":
+        return f"gives {path} no default"
+    return f"changes {path}"
+
+
+FLOW_KINDS = {  # what a flow finding says of its trigger (docs/rules.md: a flow's cause; "trigger" here)
+    "missing": ("trigger without its effect", "triggers without their effect"),
+    "pending": ("trigger whose effect may still come", "triggers whose effect may still come"),
+    "late": ("trigger whose effect came late", "triggers whose effect came late"),
+    "repeated": ("trigger with its effect repeated", "triggers with their effect repeated"),
+    "orphan": ("effect without a trigger", "effects without a trigger"),
+}
+
+
+def _flow_summary(topic, flows) -> str:
+    """`match-events: flow goal_repriced: 2 triggers with their effect repeated, 19:10:11–19:11:36`:
+    a flow's sides are its trigger and its effect, so a cause's own name is not reused."""
+    fx = facts(flows[0])
+    one, many = FLOW_KINDS.get(fx.get("kind"), ("flow finding", "flow findings"))
+    rule = f"flow {fx['rule']}: " if fx.get("rule") else ""
+    return f"{topic}: {rule}{len(flows):,} {one if len(flows) == 1 else many}, {_window(flows)}"
 
 
 def _split_tail(split_keys, split_entities) -> str:
@@ -746,26 +800,32 @@ def to_text(causes: list[dict], *, limit: int | None = None) -> list[str]:
 SEVERITY_COLOURS = {"error": "#b00020", "warning": "#9a6700", "info": "#0b5cad"}
 
 
-def to_html(causes: list[dict], *, title: str | None = None) -> str:
-    """The verdict as HTML: a headline and the causes worst first (severity, summary, extent)."""
+def to_html(causes: list[dict], *, link: bool = False) -> str:
+    """The causes as a compact HTML table, worst first: severity, summary, findings per check, where
+    and when; nothing cut off. `link=True` makes each summary a link to `#cause-<id>` (the report's
+    section that shows the cause)."""
     from html import escape
 
-    total = sum(c["total"] for c in causes)
-    head = (f"{len(causes)} cause{'s' if len(causes) != 1 else ''} behind {total:,} finding{'s' if total != 1 else ''}"
-            if causes else "Nothing found")
+    if not causes:
+        return '<p class="evkit-causes">No causes: no check reported anything.</p>'
     rows = []
-    for c in causes:
+    for n, c in enumerate(causes, 1):
         colour = SEVERITY_COLOURS.get(c["severity"], "#333")
-        when = ""
-        if c.get("first_ts"):
-            when = f"{_clock(c['first_ts'])}–{_clock(c['last_ts'])} UTC · "
-        rows.append(
-            f'<li class="evkit-cause" data-cause="{escape(c["id"])}" style="margin:0 0 6px 0">'
-            f'<span style="display:inline-block;min-width:4.5em;font-weight:600;color:{colour}">{escape(c["severity"])}</span>'
-            f'<span class="evkit-cause-summary">{escape(c["summary"])}</span>'
-            f'<div style="margin-left:4.5em;color:#555;font-size:85%">{escape(when)}{c["total"]:,} '
-            f'finding{"s" if c["total"] != 1 else ""}: {escape(counts_text(c))}</div></li>')
-    title_html = f"<h1 style='margin:0 0 4px 0'>{escape(title)}</h1>" if title else ""
-    return (f'<div class="evkit-verdict">{title_html}<p style="font-size:120%;margin:4px 0 8px 0"><b>{escape(head)}</b>'
-            f'{", worst first" if causes else ""}</p>'
-            f'<ol style="padding-left:1.4em;margin:0">{"".join(rows)}</ol></div>')
+        where = "; ".join(f"{t} {','.join(map(str, c['partitions'][t]))}" if c["partitions"].get(t) else t
+                          for t in c["topics"])
+        summary = escape(c["summary"])
+        if link:
+            summary = f'<a href="#cause-{escape(c["id"])}">{summary}</a>'
+        when = f"{_clock(c['first_ts'])}–{_clock(c['last_ts'])}" if c.get("first_ts") and c.get("last_ts") else ""
+        cells = [(str(n), "right"), (f'<b style="color:{colour}">{escape(c["severity"])}</b>', "left"),
+                 (summary, "left"), (escape(where), "left"), (escape(", ".join(c["producers"])), "left"),
+                 (escape(counts_text(c)), "left"), (when, "left")]
+        rows.append("<tr>" + "".join(f'<td style="text-align:{align};vertical-align:top;white-space:normal">{text}</td>'
+                                     for text, align in cells) + "</tr>")
+    head = "".join(f'<th style="text-align:left">{h}</th>'
+                   for h in ("#", "severity", "cause", "topics / partitions", "producers", "findings", "UTC"))
+    total = sum(c["total"] for c in causes)
+    caption = (f"{len(causes)} cause{'s' if len(causes) != 1 else ''} of {total:,} finding{'s' if total != 1 else ''}, "
+               "worst first")
+    return (f'<table class="evkit-causes"><caption style="text-align:left;caption-side:top">{caption}</caption>'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')

@@ -97,18 +97,27 @@ class CheckReport:
                 lines.append(f"  [{f['severity']}] {f['check']} {where}: {f['detail']}")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
+    def headline(self) -> str:
+        """One line: records, findings by severity, causes and the worst one (cut at 80 characters)."""
         counts = Counter(f["severity"] for f in self.findings)
-        by = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITY_RANK) if counts[s])
-        head = (f"<CheckReport: {len(self.findings):,} finding(s)" + (f" ({by})" if by else "")
-                + f", {len(self.causes)} cause(s), exit code {self.exit_code}>")
-        return "\n".join([head, *self.causes_text()]) if self.causes else head
+        by = ", ".join(f"{counts[s]:,} {s}" for s in reversed(SEVERITY_RANK) if counts[s])
+        line = (f"{self.records:,} records, {len(self.findings):,} finding{'s' if len(self.findings) != 1 else ''}"
+                + (f" ({by})" if by else "") + f", {len(self.causes)} cause{'s' if len(self.causes) != 1 else ''}")
+        if self.causes:
+            worst = self.causes[0]["summary"]
+            line += f"; worst: {worst if len(worst) <= 80 else worst[:79] + '…'}"
+        return line
+
+    def __repr__(self) -> str:
+        return f"<CheckReport: {self.headline()}; exit code {self.exit_code}>"
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from .causes import to_html
 
-        return to_html(self.causes) + f"<p>{len(self.findings):,} finding(s); exit code {self.exit_code}. " \
-            "<code>.findings</code> has every finding, <code>.to_text()</code> the counts.</p>"
+        return (f"<p><b>CheckReport</b>: {escape(self.headline().split('; worst:')[0])}; exit code {self.exit_code}. "
+                "<code>.findings</code> has every finding, <code>.to_text()</code> the counts.</p>" + to_html(self.causes))
 
 
 def causes_lines(causes: list[dict]) -> list[str]:

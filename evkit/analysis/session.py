@@ -59,6 +59,7 @@ class Analysis:
         self._loaded: set[str] = set()
         self.materialized = False
         self._coverage: list[tuple] | None = None
+        self.last_check: CheckReport | None = None  # what `check()` found last: its headline is in the repr
         self._create_base_views()
         self._set_check_params()
 
@@ -73,6 +74,9 @@ class Analysis:
         con.execute("CREATE TABLE topics AS SELECT * FROM topics_arrow")
         con.unregister("topics_arrow")
         con.execute(f"CREATE VIEW records AS {self._records_sql(manifests)}")
+        # a record's producer: the last value of its producer header (the partitioner check's parameter), as text
+        con.execute("CREATE MACRO producer_of(headers) AS try(decode(struct_extract(list_filter(headers, "
+                    "lambda h: h.key = getvariable('partitioner_producer_header'))[-1], 'value')))")
         topic_names = sorted({row[0] for row in con.execute("SELECT DISTINCT topic FROM manifests").fetchall()})
         decoded_dir = Path(self._temp_dir) / "decoded"
         decoded_dir.mkdir()
@@ -369,7 +373,8 @@ class Analysis:
         findings.sort(key=lambda f: -SEVERITY_RANK[f["severity"]])
         findings, found_causes = group_causes(findings)
         run = sorted(name for names in runnable.values() for name in names)
-        return CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes)
+        self.last_check = CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes)
+        return self.last_check
 
     def causes(self, checks: Iterable[str] | str | None = None) -> list[dict]:
         """The findings of the selected checks (default all) grouped into causes, worst first
@@ -406,31 +411,26 @@ class Analysis:
             "SELECT cluster_id, topic, count(DISTINCT partition), sum(records), count(DISTINCT run_id) "
             "FROM manifests GROUP BY ALL ORDER BY ALL").fetchall()
 
+    def headline(self) -> str:
+        """One line: the datasets, topics, partitions and records (from the manifests), and what the
+        last `check()` found."""
+        (topics, partitions, records), = self.connection.execute(
+            "SELECT count(DISTINCT (cluster_id, topic)), count(DISTINCT (cluster_id, topic, partition)), "
+            "coalesce(sum(records), 0) FROM manifests").fetchall()
+        roots = ", ".join(f"{ds.root} (cluster {ds.cluster_id})" for ds in self.datasets)
+        line = f"{roots}: {topics} topic{'s' if topics != 1 else ''}, {partitions} partitions, {records:,} records"
+        if self.last_check is not None:
+            line += "; checked: " + self.last_check.headline().split(" records, ", 1)[1]
+        return line
+
     def __repr__(self) -> str:
-        lines = [f"<evkit.Analysis: {len(self.datasets)} dataset(s)>"]
-        lines += [f"  {ds.root} (cluster {ds.cluster_id}, {len(ds.manifests)} run(s), {len(ds.files)} files"
-                  + (f", {len(ds.ignored)} unlisted file(s) of incomplete runs ignored)" if ds.ignored else ")")
-                  for ds in self.datasets]
-        lines += [f"  topic {topic}: {parts} partition(s), {records} records, {runs} run(s) [{cluster}]"
-                  for cluster, topic, parts, records, runs in self.summary()]
-        lines += ["  field coverage (topic field source: present/records, missing, undecodable, unparseable):"]
-        lines += [f"    {t} {f} {s}: {present}/{n}, {missing} missing, {undecodable} undecodable, {bad} unparseable"
-                  for t, f, s, _, n, present, missing, undecodable, bad in self.coverage_rows()]
-        return "\n".join(lines)
+        return f"<evkit.Analysis: {self.headline()}>"
 
     def _repr_html_(self) -> str:
-        def table(header: Iterable[str], rows: Iterable[Iterable]) -> str:
-            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        from .causes import to_html
 
-        datasets = table(("dataset", "cluster", "runs", "files", "ignored (incomplete runs)"),
-                         ((ds.root, ds.cluster_id, len(ds.manifests), len(ds.files), len(ds.ignored))
-                          for ds in self.datasets))
-        topics = table(("cluster", "topic", "partitions", "records", "runs"), self.summary())
-        coverage = table(("topic", "field", "source", "explicit", "records", "present", "missing", "undecodable",
-                          "unparseable"), self.coverage_rows())
-        return f"<b>evkit.Analysis</b>{datasets}{topics}<b>field coverage</b>{coverage}"
+        causes = to_html(self.last_check.causes) if self.last_check is not None else ""
+        return f"<p><b>evkit.Analysis</b>: {html.escape(self.headline().split('; worst:')[0])}</p>{causes}"
 
     def close(self) -> None:
         self.connection.close()

@@ -147,18 +147,19 @@ def test_cli_json_lines_and_exit_codes(tmp_path, capsys):
     assert (finding["key"], finding.get("key_encoding"), finding["offsets"]) == ("/v8=", "base64", [0, 1])
 
 
-def test_summary_shows_datasets_topics_and_field_coverage(dataset):
+def test_repr_is_one_line_and_field_coverage_a_table(dataset):
     rows = clean_stream(partitions=2, entities=2, per_entity=5)
     rows[0]["value"] = b"not json"
     root = write(dataset.parent / "with-bad-value", rows)
     with evkit.open(root, fields={"event_id": "$.id"}, quiet=True) as ds:
-        assert repr(ds).splitlines()[1:] == [
-            f"  {root} (cluster synthetic, 1 run(s), 2 files)",
-            "  topic orders: 2 partition(s), 10 records, 1 run(s) [synthetic]",
-            "  field coverage (topic field source: present/records, missing, undecodable, unparseable):",
-            "    orders entity key: 10/10, 0 missing, 0 undecodable, 0 unparseable",
-            "    orders event_id $.id: 9/10, 1 missing, 1 undecodable, 0 unparseable",
-            "    orders event_time timestamp: 10/10, 0 missing, 0 undecodable, 0 unparseable",
-            "    orders trace_id header:traceparent: 10/10, 0 missing, 0 undecodable, 0 unparseable",
+        assert repr(ds) == f"<evkit.Analysis: {root} (cluster synthetic): 1 topic, 2 partitions, 10 records>"
+        assert [row[:3] + row[4:] for row in ds.coverage_rows()] == [
+            ("orders", "entity", "key", 10, 10, 0, 0, 0),
+            ("orders", "event_id", "$.id", 10, 9, 1, 1, 0),
+            ("orders", "event_time", "timestamp", 10, 10, 0, 0, 0),
+            ("orders", "trace_id", "header:traceparent", 10, 10, 0, 0, 0),
         ]
-        assert "<th>undecodable</th>" in ds._repr_html_()
+        ds.check("duplicate")
+        assert repr(ds) == (f"<evkit.Analysis: {root} (cluster synthetic): 1 topic, 2 partitions, 10 records; "
+                            "checked: 0 findings, 0 causes>")
+        assert "No causes" in ds._repr_html_()

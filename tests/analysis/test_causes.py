@@ -66,7 +66,10 @@ def test_sample_with_facts_one_cause_per_incident(sample):
         "bets: producer cashout-service writes keys as 4-byte big-endian integers where others write UTF-8 text: "
         "207 keys written both ways, 29 more entities split over partitions")
     assert got["late_events"]["findings"] == {"out_of_order": 5, "sequence_regression": 5}
-    assert got["late_events"]["summary"].startswith("match-events: 5 events of 5 entities arrived 50–76 s late")
+    assert got["late_events"]["summary"] == (
+        "match-events: 5 events of 5 entities from producer scout-feed arrived 50–76 s late (partitions 0, 1, 2; "
+        "5 sequence regressions), 19:06:45–19:13:49")
+    assert got["late_events"]["producers"] == ["scout-feed"] and got["republication"]["producers"] == ["odds-engine"]
     assert got["lost_events"]["summary"] == (
         "bets: 4 events lost: entities 1020 seq 3, 1321 seq 5, 1048 seq 9, 1292 seq 9 (later events exist), "
         "19:03:00–19:13:50")
@@ -147,7 +150,7 @@ def test_burst_absorbs_its_copies_regressions_and_late_copies_only_inside():
     rep = next(c for c in cs if c["kind"] == "republication")
     assert rep["findings"] == {"duplicate": 11, "flow": 1, "out_of_order": 1, "sequence_regression": 1}
     assert rep["topics"] == ["m", "t"]
-    assert rep["summary"] == "t/2: offsets 100–109 re-publish 1:50–59 (10 records, 30.0 s later)"
+    assert rep["summary"] == "t/2: offsets 100–109 re-publish 1:50–59 (10 records, 30 s later)"
     assert rep["partitions"] == {"m": [0], "t": [1, 2]}
     assert findings[-2]["cause"] != rep["id"] and findings[-1]["cause"] != rep["id"]
 
@@ -183,57 +186,99 @@ def test_key_encoding_absorbs_its_split_entities_never_a_split_key():
     assert c["summary"].startswith("b: producer kt writes keys as 4-byte big-endian integers where others write UTF-8 text")
 
 
-def test_rate_burst_and_the_silence_it_touches_are_one_cause_a_distant_silence_is_not():
-    # as in the sample: one login at 10:10:36, the burst 10:15:00-10:15:40; the burst makes the usual
+def RATE(first="2026-01-01T10:15:00.000Z", last="2026-01-01T10:15:00.900Z", **fx):
+    """A rate finding as docs/rules.md writes it: its worst window, and the facts of the rule."""
+    facts = {"rule": "login_attempts", "per": "entity", "worst": [0, 900, 10], "windows": 395, "limit": 5,
+             "window_ms": 1000} | fx
+    return F("rate", topic="auth", partition=0, key="1337", first=first, last=last, **facts)
+
+
+def test_rate_burst_and_the_silences_it_touches_are_one_cause_a_distant_silence_is_not():
+    # as in the sample: one login at 10:10:36, the burst from 10:15:00; the burst makes the usual
     # interval tiny, so the ordinary quiet before it is reported as a silence that ends where it begins
-    rate = F("rate", topic="auth", partition=0, key="1337", first="2026-01-01T10:15:00.000Z",
-             last="2026-01-01T10:15:40.000Z", burst={"events": 400})
     before = F("silence", topic="auth", partition=0, key="1337", offsets=[1, 2], first="2026-01-01T10:10:36.000Z",
                last="2026-01-01T10:15:00.000Z", silent_ms=264_000)
-    after = F("silence", topic="auth", partition=0, key="1337", offsets=[3, 4], first="2026-01-01T10:15:40.000Z",
-              last="2026-01-01T10:17:00.000Z", silent_ms=80_000)
+    after = F("silence", topic="auth", partition=0, key="1337", offsets=[3, 4], first="2026-01-01T10:15:01.500Z",
+              last="2026-01-01T10:17:00.000Z", silent_ms=118_500)
     distant = F("silence", topic="auth", partition=0, key="1337", offsets=[5, 6], first="2026-01-01T11:00:00.000Z",
                 last="2026-01-01T11:10:00.000Z")
-    other_key = F("silence", topic="auth", partition=0, key="1338", offsets=[7, 8], first="2026-01-01T10:15:10.000Z",
+    other_key = F("silence", topic="auth", partition=0, key="1338", offsets=[7, 8], first="2026-01-01T10:15:00.100Z",
                   last="2026-01-01T10:16:00.000Z")
-    _, cs = causes.group([rate, before, after, distant, other_key])
+    _, cs = causes.group([RATE(), before, after, distant, other_key])
     assert sorted((c["kind"], c["total"]) for c in cs) == [("rate_burst", 3), ("silence", 1), ("silence", 1)]
     c = next(c for c in cs if c["kind"] == "rate_burst")
-    assert c["summary"] == ("auth: entity 1337: 400 events in 40.0 s from 10:15:00, after 264 s of silence, "
-                            "then silent for 80 s")
+    assert c["summary"] == ("auth/0: entity 1337: 10 events in 1 s at 10:15:00 where login_attempts allows 5, "
+                            "395 windows over the limit, after 264 s of silence, then silent for 118 s")
 
 
-def test_growing_value_and_schema_change():
+def test_rate_summary_names_the_group_and_falls_back_without_facts():
+    per_ip = RATE(per="$.ip", windows=1)
+    per_ip["key"] = "10.0.0.7"
+    partition = RATE(per="partition")
+    partition["key"] = None
+    bare = RATE()
+    del bare["facts"]
+    summaries = [causes.group([f])[1][0]["summary"] for f in (per_ip, partition, bare)]
+    assert summaries == [
+        "auth/0: ip 10.0.0.7: 10 events in 1 s at 10:15:00 where login_attempts allows 5, 1 window over the limit",
+        "auth/0: partition 0: 10 events in 1 s at 10:15:00 where login_attempts allows 5, 395 windows over the limit",
+        "auth/0: entity 1337: a burst of events in 0.9 s from 10:15:00"]
+
+
+def test_growing_value_one_cause_per_document():
     grow = F("size", topic="accounts", partition=1, key="1100", offsets=[3, 900], kind="growing",
-             first_bytes=277, last_bytes=23115, versions=365,
+             first_bytes=277, last_bytes=23115, largest_bytes=23115, factor=83.4477, versions=365,
              first="2026-01-01T10:00:00.000Z", last="2026-01-01T10:20:00.000Z")
     large = F("size", topic="accounts", partition=1, key="1100", offsets=[900], kind="too_large", largest_bytes=23115)
-    other = F("size", topic="accounts", partition=2, key="1200", offsets=[5, 800], kind="growing")
-    s1 = F("schema", topic="odds", change={"path": "data.price", "type": "string",
-                                          "text": "sends data.price as a string"}, producer="odds-engine")
-    s2 = F("schema", topic="odds", change={"path": "data.price", "type": "string",
-                                          "text": "sends data.price as a string"}, producer="odds-engine",
-           first="2026-01-01T10:01:00.000Z")
-    s3 = F("schema", topic="match", change={"path": "data.var_review", "added": True})
-    _, cs = causes.group([grow, large, other, s1, s2, s3])
-    assert sorted((c["kind"], c["total"]) for c in cs) == [("growing_value", 1), ("growing_value", 2),
-                                                           ("schema_change", 1), ("schema_change", 2)]
-    g = next(c for c in cs if c["kind"] == "growing_value" and c["total"] == 2)
-    assert g["summary"] == "accounts/1: the value of key 1100 grows from 277 to 23,115 bytes over 365 versions"
-    s = next(c for c in cs if c["kind"] == "schema_change" and c["total"] == 2)
-    assert s["summary"] == "odds: from 10:00:00 producer odds-engine sends data.price as a string"
+    other = F("size", topic="accounts", partition=2, key="1200", offsets=[5, 800], kind="too_large", largest_bytes=9000)
+    _, cs = causes.group([grow, large, other])
+    assert sorted((c["kind"], c["total"], c["summary"]) for c in cs) == [
+        ("growing_value", 1, "accounts/2: values of key 1200 reach 9,000 bytes"),
+        ("growing_value", 2, "accounts/1: the value of key 1100 grows from 277 to 23,115 bytes (×83.4) over 365 versions")]
 
 
-def test_rate_finding_worst_window_with_the_whole_burst_in_facts():
-    # issue 14's rate finding spans its worst window (1 s); facts.burst gives the whole burst
-    rate = F("rate", topic="auth", partition=0, key="1337", first="2026-01-01T10:15:20.000Z",
-             last="2026-01-01T10:15:21.000Z", rule="login_attempts", count=10,
-             burst={"first_ts": "2026-01-01T10:15:00.000Z", "last_ts": "2026-01-01T10:15:40.000Z", "events": 400})
-    before = F("silence", topic="auth", partition=0, key="1337", offsets=[1, 2], first="2026-01-01T10:10:36.000Z",
-               last="2026-01-01T10:15:00.000Z", silent_ms=264_000)
-    _, cs = causes.group([rate, before])
-    assert [(c["kind"], c["total"]) for c in cs] == [("rate_burst", 2)]
-    assert cs[0]["summary"] == "auth: entity 1337: 400 events in 40.0 s from 10:15:00, after 264 s of silence"
+def DRIFT(topic, partition, offset, change_id, first, **fx):
+    """A schema_drift finding (issue 13): per topic and partition, the first offset of the new structure."""
+    return F("schema_drift", topic=topic, partition=partition, offsets=[offset], first=first,
+             **({"subject": None, "producer": None, "change_id": change_id, "changes": [], "compatibility": None} | fx))
+
+
+def test_one_schema_change_per_topic_and_change_over_its_partitions():
+    changes = [{"path": "data.price", "change": "type_changed", "from": "number", "to": "string"},
+               {"path": "data.currency", "change": "added", "from": None, "to": "string"}]
+    odds = [DRIFT("odds-updates", p, 100 + p, "c1", f"2026-01-01T19:10:0{p}.000Z", producer="odds-engine",
+                  changes=changes, compatibility="FORWARD") for p in range(3)]
+    other_change = DRIFT("odds-updates", 0, 500, "c2", "2026-01-01T19:30:00.000Z",
+                         changes=[{"path": "data.note", "change": "removed", "from": "string", "to": None}],
+                         compatibility="NONE")
+    match = DRIFT("match-events", 0, 50, "c1", "2026-01-01T19:08:00.000Z", subject="match-events-value",
+                  changes=[{"path": "data.var_review", "change": "added", "from": None, "to": "boolean"},
+                           {"path": "data.var", "change": "default_missing", "from": None, "to": None}],
+                  compatibility="FULL")
+    _, cs = causes.group([*odds, other_change, match])
+    assert sorted((c["kind"], c["topics"], c["total"], c["summary"]) for c in cs) == [
+        ("schema_change", ["match-events"], 1,
+         "match-events: from 19:08:00 adds data.var_review and gives data.var no default: compatible both ways (FULL)"),
+        ("schema_change", ["odds-updates"], 1,
+         "odds-updates: from 19:30:00 drops data.note: BACKWARD- and FORWARD-incompatible"),
+        ("schema_change", ["odds-updates"], 3,
+         "odds-updates: from 19:10:00 producer odds-engine sends data.price as a string (was a number) and adds "
+         "data.currency: BACKWARD-incompatible")]
+    big = next(c for c in cs if c["total"] == 3)
+    assert big["partitions"] == {"odds-updates": [0, 1, 2]} and big["producers"] == ["odds-engine"]
+
+
+def test_flow_runs_say_trigger_and_effect_and_custom_rules_their_name():
+    missing = [F("flow", topic="bets", partition=0, key=f"b{i}", offsets=[i], rule="bet_settled", kind="missing",
+                 **{"from": ["bets", 0, i]}, effects=[]) for i in range(3)]
+    orphan = F("flow", topic="settlements", partition=1, key="x", offsets=[9], rule="bet_settled", kind="orphan",
+               **{"from": None}, effects=[["settlements", 1, 9]])
+    custom = [F("custom", topic="bets", partition=0, key=f"k{i}", offsets=[i], rule="negative_stake") for i in range(2)]
+    _, cs = causes.group([*missing, orphan, *custom])
+    assert sorted(c["summary"] for c in cs) == [
+        "bets/0: 2 findings of rule negative_stake for 2 keys, 10:00:00–10:00:00",
+        "bets: flow bet_settled: 3 triggers without their effect, 10:00:00–10:00:00",
+        "settlements: flow bet_settled: 1 effect without a trigger, 10:00:00–10:00:00"]
 
 
 def test_runs_split_at_the_episode_gap():
@@ -294,7 +339,7 @@ def random_findings(rng: random.Random):
     for _ in range(rng.randrange(0, 40)):
         check = rng.choice(["duplicate", "burst", "out_of_order", "sequence_regression", "sequence_gap", "split_key",
                             "partitioner", "key_encoding", "partition_count_change", "rate", "silence", "size", "flow",
-                            "schema", "offset_gap", "field_coverage"])
+                            "schema_drift", "offset_gap", "field_coverage"])
         topic, part, key = rng.choice(topics), rng.randrange(3), rng.choice(keys)
         m = rng.randrange(0, 120)
         first, last = t(m), t(m + rng.randrange(0, 20))
@@ -351,9 +396,8 @@ def random_findings(rng: random.Random):
         elif check == "rate":
             key = rng.choice(["k1", None])
             if rng.random() < 0.5:
-                fx = {"rule": rng.choice(["r1", "r2"]), "burst": {"first_ts": t(m - 3), "last_ts": t(m + 25)}}
-                if fx["burst"]["first_ts"] > fx["burst"]["last_ts"]:
-                    fx["burst"]["first_ts"], fx["burst"]["last_ts"] = fx["burst"]["last_ts"], fx["burst"]["first_ts"]
+                fx = {"rule": rng.choice(["r1", "r2"]), "per": "entity", "worst": [0, 1000, 9], "windows": 3,
+                      "limit": 5, "window_ms": 1000}
         elif check in ("size", "flow"):
             if rng.random() < 0.5:
                 fx = {"rule": rng.choice(["", "f1"]), "kind": rng.choice(["growing", "too_large", "repeated", "orphan"])}
@@ -365,8 +409,10 @@ def random_findings(rng: random.Random):
             severity = rng.choice(["warning", "info"])
         elif check == "field_coverage":
             partition, key, offsets, severity, first, last = None, None, [], "info", None, None
-        elif check == "schema":
-            fx = {"change": rng.choice([{"path": "x"}, {"path": "y"}])}
+        elif check == "schema_drift":
+            offsets = offsets[:1]
+            if rng.random() < 0.8:
+                fx = {"change_id": rng.choice(["c1", "c2"]), "changes": [{"path": "x", "change": "added"}]}
         f = {"check": check, "severity": severity, "topic": topic, "partition": partition, "key": key,
              "offsets": offsets, "event_ids": [], "first_ts": first, "last_ts": last, "detail": ""}
         if fx:
@@ -390,11 +436,12 @@ def test_text_and_html_show_every_cause_worst_first(sample):
     lines = causes.to_text(cs)
     assert lines[0] == "6 causes of 1,177 findings, worst first:"
     assert lines[1].startswith("  1. [error] bets: producer settlement-service places keys")
-    html = causes.to_html(cs, title="Incident review")
-    assert html.count('class="evkit-cause"') == 6
-    assert "odds-updates/2: offsets 735–854 re-publish 595–714" in html
+    html = causes.to_html(cs, link=True)
+    assert html.count("<tr>") == 7 and "<caption" in html and "6 causes of 1,177 findings, worst first" in html
+    rep = next(c for c in cs if c["kind"] == "republication")
+    assert f'<a href="#cause-{rep["id"]}">odds-updates/2: offsets 735–854 re-publish 595–714' in html
     assert causes.to_text([]) == ["no causes: nothing was found"]
-    assert "Nothing found" in causes.to_html([])
+    assert "No causes" in causes.to_html([])
 
 
 def test_the_sample_without_incidents_has_no_cause(tmp_path):
@@ -411,18 +458,28 @@ def test_check_report_carries_the_causes(sample):
     assert {f["cause"] for f in report.findings} == {c["id"] for c in report.causes}
     text = report.to_text()
     assert text.startswith("6 causes of 1,177 findings, worst first:\n  1. [error] bets: producer settlement-service")
-    assert repr(report).startswith("<CheckReport: 1,177 finding(s) (344 error, 833 warning), 6 cause(s), exit code 1>")
+    assert repr(report) == (  # one line, not every finding (a notebook shows it whole)
+        "<CheckReport: 20,399 records, 1,177 findings (344 error, 833 warning), 6 causes; worst: bets: producer "
+        "settlement-service places keys with Sarama's FNV-1a hash while b…; exit code 1>")
+    assert report._repr_html_().count("<tr>") == 7
 
 
 def test_rules_findings_join_their_incidents_causes():
     """With every check and the sample's rules (docs/rules.md): the auth burst's rate finding takes the
-    silence beside it, the growing document is a cause of its own; the checks' causes are unchanged."""
+    silence beside it, the growing document is a cause of its own, the goals repriced twice (flow) join the
+    re-publication that repeated their repricing: one cause per incident with findings."""
     report = sample_report(None)
-    kinds = [c["kind"] for c in report.causes]
-    assert kinds[:5] == ["partitioner", "lost_events", "republication", "key_encoding", "late_events"]
-    checks = {f["check"] for f in report.findings}
-    if "rate" in checks:
-        burst = next(c for c in report.causes if c["kind"] == "rate_burst")
-        assert burst["findings"] == {"rate": 1, "silence": 1} and burst["topics"] == ["auth-attempts"]
-    if "size" in checks:
-        assert [c["findings"] for c in report.causes if c["kind"] == "growing_value"] == [{"size": 1}]
+    got = {c["kind"]: c for c in report.causes}
+    kinds = ["partitioner", "lost_events", "republication", "key_encoding", "late_events", "rate_burst",
+             "growing_value"]
+    if "schema_drift" in {f["check"] for f in report.findings}:  # issue 13's check: the sample's schema change
+        kinds.append("schema_change")
+    assert sorted(got) == sorted(kinds) and len(report.causes) == len(kinds)
+    assert got["republication"]["findings"] == {"duplicate": 121, "out_of_order": 120, "sequence_regression": 2,
+                                                "flow": 2}
+    assert got["rate_burst"]["findings"] == {"rate": 1, "silence": 1}
+    assert got["rate_burst"]["summary"] == (
+        "auth-attempts/0: entity 1337: 10 events in 1 s at 19:15:00 where login_attempts allows 5, 395 windows over "
+        "the limit, after 264 s of silence")
+    assert got["growing_value"]["summary"] == (
+        "accounts/1: the value of key 1100 grows from 277 to 23,115 bytes (×83.4) over 365 versions")

@@ -229,7 +229,7 @@ def assign(findings, gap_ms=600_000):
             if out[i] is None and is_split_entity(f) and f["topic"] == topic and entity_linked(f, taken, set(), False):
                 out[i] = ("partition_count_change", ["partition_count_change", topic])
 
-    # rule 5: a rate burst and the silence that touches it (ends or begins within one burst length)
+    # rule 5: a rate's worst window and the silence that touches it (ends or begins within one window length)
     rates = sorted((i for i in range(n) if out[i] is None and findings[i]["check"] == "rate"),
                    key=lambda i: order_key([findings[i]["topic"], findings[i].get("partition"),
                                             key_of(findings[i]), findings[i].get("first_ts")]))
@@ -241,9 +241,7 @@ def assign(findings, gap_ms=600_000):
             continue
         for r in rates:
             fr = findings[r]
-            burst = facts(fr).get("burst") or {}
-            a = ts(burst.get("first_ts") or fr.get("first_ts"))
-            b = ts(burst.get("last_ts") or fr.get("last_ts"))
+            a, b = ts(fr.get("first_ts")), ts(fr.get("last_ts"))
             if f["topic"] != fr["topic"] or a is None or b is None:
                 continue
             if fr.get("key") is not None:
@@ -259,11 +257,10 @@ def assign(findings, gap_ms=600_000):
         if f["check"] == "size":
             out[i] = ("growing_value", ["growing_value", f["topic"], key_of(f)])
 
-    # rule 7: schema changes
+    # rule 7: schema drift findings of one topic and one change (all its partitions)
     for i, f in enumerate(findings):
-        if f["check"] == "schema":
-            change = json.dumps(facts(f).get("change"), sort_keys=True)
-            out[i] = ("schema_change", ["schema_change", f["topic"], change])
+        if f["check"] == "schema_drift":
+            out[i] = ("schema_change", ["schema_change", f["topic"], facts(f).get("change_id")])
 
     # rules 8-10: runs of what is left
     def runs(indices):

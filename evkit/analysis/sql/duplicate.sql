@@ -91,6 +91,12 @@ FROM numbered JOIN original_ranges o USING (cluster_id, topic, partition, burst)
 GROUP BY cluster_id, topic, partition, burst
 HAVING count(*) >= getvariable('duplicate_burst_min');
 
+-- The producer of each burst's first copy (docs/causes.md: who re-sent the range).
+CREATE OR REPLACE VIEW republication_producers AS
+SELECT cluster_id, topic, partition, "offset" AS first_offset, producer_of(headers) AS producer
+FROM records SEMI JOIN (SELECT cluster_id, topic, partition, first_offset AS "offset" FROM republications)
+     USING (cluster_id, topic, partition, "offset");
+
 CREATE OR REPLACE VIEW duplicate_findings AS
 SELECT 'duplicate' AS "check", 'warning' AS severity, topic, partition, key, offsets,
        CASE WHEN event_id IS NULL THEN []::VARCHAR[] ELSE [event_id] END AS event_ids,
@@ -109,5 +115,5 @@ SELECT 'duplicate', 'warning', topic, partition, key, offsets, coalesce(event_id
               copies, first_offset, last_offset, topic, partition, original_first_offset, original_last_offset,
               array_to_string(original_partitions, ','), epoch(min_delay)),
        to_json({'kind': 'burst', 'copies': {'partition': partition, 'first': first_offset, 'last': last_offset, 'records': copies},
-                'originals': originals, 'delay_ms': round(epoch(min_delay) * 1000)::BIGINT})
-FROM republications;
+                'originals': originals, 'delay_ms': round(epoch(min_delay) * 1000)::BIGINT, 'producer': producer})
+FROM republications LEFT JOIN republication_producers USING (cluster_id, topic, partition, first_offset);

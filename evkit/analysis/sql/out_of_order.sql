@@ -31,9 +31,13 @@ entity_maxima AS (   -- late within its entity implies late within its partition
 SELECT l.cluster_id, l.topic, l.partition, l."offset", l.entity, l.event_id, l.event_time, l.timestamp, l.key,
        CASE WHEN epoch_ms(m.entity_max) - epoch_ms(l.event_time) > l.ms THEN 'entity' ELSE 'partition' END AS scope,
        CASE WHEN scope = 'entity' THEN m.entity_max ELSE l.partition_max END AS latest_before,
-       epoch_ms(latest_before) - epoch_ms(l.event_time) AS lateness_ms
+       epoch_ms(latest_before) - epoch_ms(l.event_time) AS lateness_ms,
+       p.producer   -- who wrote the late event: late events of two producers are two causes (docs/causes.md)
 FROM late_in_partition l
-LEFT JOIN entity_maxima m USING (cluster_id, topic, partition, "offset");
+LEFT JOIN entity_maxima m USING (cluster_id, topic, partition, "offset")
+LEFT JOIN (SELECT cluster_id, topic, partition, "offset", producer_of(headers) AS producer
+           FROM records SEMI JOIN late_in_partition USING (cluster_id, topic, partition, "offset")) p
+       USING (cluster_id, topic, partition, "offset");
 
 CREATE OR REPLACE VIEW split_entities AS
 WITH per_partition AS (
@@ -64,7 +68,7 @@ SELECT 'out_of_order' AS "check", CASE scope WHEN 'entity' THEN 'warning' ELSE '
               CASE WHEN event_id IS NULL THEN 'event' ELSE 'event ' || event_id END, topic, partition, "offset",
               CASE WHEN entity IS NULL THEN '' ELSE ' (entity ' || entity || ')' END,
               lateness_ms / 1000, scope) AS detail,
-       to_json({'scope': scope, 'entity': entity, 'lateness_ms': lateness_ms}) AS facts
+       to_json({'scope': scope, 'entity': entity, 'lateness_ms': lateness_ms, 'producer': producer}) AS facts
 FROM late_events
 UNION ALL
 SELECT 'out_of_order', 'warning', topic, NULL, key, first_offsets, []::VARCHAR[], first_ts, last_ts,

@@ -54,17 +54,24 @@ FROM gaps g
 JOIN partition_tails t ON t.cluster_id = g.cluster_id AND t.topic = g.topic AND t.partition = g.next_partition;
 
 CREATE OR REPLACE VIEW sequence_regressions AS
-SELECT * FROM (
-    SELECT cluster_id, topic, partition, entity, "offset", sequence, timestamp, event_id, key,
-           lag(sequence) OVER by_offset AS previous_sequence,
-           lag("offset") OVER by_offset AS previous_offset,
-           lag(timestamp) OVER by_offset AS previous_ts,
-           lag(event_id) OVER by_offset AS previous_event_id
-    FROM events
-    WHERE sequence IS NOT NULL AND entity IS NOT NULL
-    WINDOW by_offset AS (PARTITION BY stream, partition, entity ORDER BY "offset")
+WITH regressions AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT cluster_id, topic, partition, entity, "offset", sequence, timestamp, event_id, key,
+               lag(sequence) OVER by_offset AS previous_sequence,
+               lag("offset") OVER by_offset AS previous_offset,
+               lag(timestamp) OVER by_offset AS previous_ts,
+               lag(event_id) OVER by_offset AS previous_event_id
+        FROM events
+        WHERE sequence IS NOT NULL AND entity IS NOT NULL
+        WINDOW by_offset AS (PARTITION BY stream, partition, entity ORDER BY "offset")
+    )
+    WHERE sequence < previous_sequence
 )
-WHERE sequence < previous_sequence;
+SELECT g.*, p.producer   -- who wrote the later record (docs/causes.md)
+FROM regressions g
+LEFT JOIN (SELECT cluster_id, topic, partition, "offset", producer_of(headers) AS producer
+           FROM records SEMI JOIN regressions USING (cluster_id, topic, partition, "offset")) p
+       USING (cluster_id, topic, partition, "offset");
 
 CREATE OR REPLACE VIEW sequence_gap_findings AS
 SELECT 'sequence_gap' AS "check", CASE status WHEN 'lost' THEN 'error' ELSE 'info' END AS severity,
@@ -83,5 +90,5 @@ SELECT 'sequence_regression', 'warning', topic, partition, key, [previous_offset
        list_filter([previous_event_id, event_id], lambda e: e IS NOT NULL), previous_ts, timestamp,
        format('entity {} of {}/{} went back from sequence {} at offset {} to {} at offset {}',
               entity, topic, partition, previous_sequence, previous_offset, sequence, "offset"),
-       to_json({'entity': entity, 'from': previous_sequence, 'to': sequence})
+       to_json({'entity': entity, 'from': previous_sequence, 'to': sequence, 'producer': producer})
 FROM sequence_regressions;
