@@ -131,6 +131,8 @@ def demo_command(**options) -> int:
 @click.option("--workers", type=int, help="Consumer processes sharing the partitions (default: one per core, "
               "up to 4, for ranges of 200k offsets or more).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
+@click.option("--mask", type=click.Path(dir_okay=False), help="Mask rules (TOML, docs/sharing.md) applied before writing.")
+@click.option("--mask-key-file", type=click.Path(dir_okay=False), help="File holding the HMAC key for --mask.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress output, no summary line.")
 def dump_command(topics, start, end, client_config, out, quiet, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
@@ -181,6 +183,88 @@ def check_command(paths, output_format, **options) -> int:
     from .analysis.session import check
 
     result = check(*paths, **options)
+    if output_format == "json":
+        result.write_json(sys.stdout)
+    else:
+        click.echo(result.to_text())
+    return result.exit_code
+
+
+@cli.command("mask")
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="New directory for the masked dataset.")
+@click.option("--rules", required=True, type=click.Path(dir_okay=False),
+              help="TOML: [defaults] and [topics.<t>] of target = keep|hash|redact|redact_same_size|drop.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="File holding the HMAC key (16+ random bytes).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def mask_command(**options) -> int:
+    """Write a masked copy of DATASET: no raw value survives, equal values stay equal (docs/sharing.md)."""
+    from .share.mask import mask
+
+    manifests = mask(**options)
+    click.echo(f"masked {sum(m.records for m in manifests):,} records in {len(manifests)} run(s) to {options['out']}")
+    return 0
+
+
+@cli.command("replay")
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--to", required=True, metavar="BOOTSTRAP", help="The target cluster's bootstrap servers.")
+@click.option("--topic-map", multiple=True, metavar="TOPIC=TARGET", help="Send TOPIC's records to TARGET. Repeatable.")
+@click.option("--topic", "-t", "topics", multiple=True, help="Replay only TOPIC (TOPIC:0,3-5, /REGEX/). Repeatable.")
+@click.option("--start", help="First offset, or time (ISO-8601, @EPOCH_MS), to replay.")
+@click.option("--end", help="Exclusive end offset or time.")
+@click.option("--where", help="SQL condition over the events view, e.g. \"event_type = 'bet_placed'\".")
+@click.option("--config", type=click.Path(dir_okay=False), help="Field mapping for --where (as evkit check takes).")
+@click.option("--partitioning", default="same", show_default=True,
+              help="same | default (the producer's) | a partitioner name (evkit partition's).")
+@click.option("--timestamps", type=click.Choice(["recorded", "now"]), default="recorded", show_default=True)
+@click.option("--max-rate", help="Records/s (1000) or MB/s (5MB/s).")
+@click.option("--no-provenance", "provenance", is_flag=True, flag_value=False, default=True,
+              help="Leave out the evkit-replay header.")
+@click.option("--allow-non-empty", is_flag=True, help="Write into target topics that already hold records.")
+@click.option("--i-know-this-is-the-source-cluster", is_flag=True, help="Allow the cluster the dataset came from.")
+@click.option("-X", "client_config", multiple=True, metavar="KEY=VALUE", help="Any librdkafka property. Repeatable.")
+@click.option("-F", "client_config_file", type=click.Path(dir_okay=False), help="librdkafka properties file.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for a broker.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
+@click.option("--quiet", "-q", is_flag=True, help="No plan, no progress output, no summary line.")
+def replay_command(topic_map, topics, client_config, quiet, **options) -> int:
+    """Produce DATASET (or a part) to a cluster: same keys, values, headers, timestamps and partitions."""
+    from .share.replay import replay
+
+    result = replay(topic_map=list(topic_map), topics=list(topics), client_config=list(client_config), quiet=quiet,
+                    **options)
+    if not quiet:
+        click.echo(result.plan_text())
+        click.echo(result.summary_line())
+    return 0
+
+
+@cli.command("diff")
+@click.argument("a", type=click.Path(file_okay=False))
+@click.argument("b", type=click.Path(file_okay=False))
+@click.option("--identity", type=click.Choice(["content", "event_id", "position"]), default="content", show_default=True,
+              help="How records are matched: key + content, the event id field, or partition + offset.")
+@click.option("--topic-map", multiple=True, metavar="TOPIC=B_TOPIC", help="A's TOPIC is B_TOPIC in B. Repeatable.")
+@click.option("--where", help="SQL condition over both sides' records.")
+@click.option("--where-a", help="SQL condition over A's records only (a range of A).")
+@click.option("--where-b", help="SQL condition over B's records only.")
+@click.option("--field", "fields", multiple=True, metavar="[TOPIC:]NAME=SOURCE", help="Field mapping (event_id).")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML field mapping, as evkit check takes.")
+@click.option("--ignore-header", "ignore_headers", multiple=True, default=["evkit-replay"], show_default=True,
+              help="Header left out of the comparison. Repeatable.")
+@click.option("--no-timestamps", "timestamps", is_flag=True, flag_value=False, default=True,
+              help="Do not compare timestamps.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one difference per line, then one summary line.")
+@click.option("--limit", type=int, default=1000, show_default=True, help="At most this many differences listed.")
+@click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def diff_command(a, b, output_format, topic_map, fields, ignore_headers, **options) -> int:
+    """Compare dataset A with dataset B record by record. Exit 0: equal, 1: different, 2: error."""
+    from .share.diff import diff
+
+    result = diff(a, b, topic_map=list(topic_map), fields=list(fields), ignore_headers=list(ignore_headers), **options)
     if output_format == "json":
         result.write_json(sys.stdout)
     else:

@@ -20,6 +20,8 @@ import pyarrow as pa
 from .._progress import bar, shown
 from .._text import SEVERITY_RANK
 from ..errors import UsageError
+from ..partitioning import checks as hashchecks
+from ..store.manifest import describe_masking, masking_of
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
@@ -62,6 +64,7 @@ class Analysis:
         self.last_check: CheckReport | None = None  # what `check()` found last: its headline is in the repr
         self._create_base_views()
         self._set_check_params()
+        self._register_masking()
 
     # --- setup -------------------------------------------------------------------------------
     def _create_base_views(self) -> None:
@@ -155,6 +158,15 @@ class Analysis:
             for param, value in check.settings(self.fields.check_params.get(check.name, {})).items():
                 literal = sql_string(value) if isinstance(value, str) else repr(value)
                 self.connection.execute(f"SET VARIABLE {check.name}_{param} = {literal}")
+
+    def _register_masking(self) -> None:
+        """Note which datasets are masked (docs/sharing.md) and give the partition-hash checks the
+        raw keys' placement hashes their files carry."""
+        self.masking = {str(ds.root): masking_of(ds.manifests) for ds in self.datasets}
+        placed = [str(path) for ds in self.datasets if (self.masking[str(ds.root)] or {}).get("placement")
+                  for path in ds.files]
+        if placed:
+            hashchecks.register_masked_placements(self.connection, placed)
 
     def use(self, name: str) -> None:
         """Load `evkit/analysis/sql/<name>.sql` once, after the checks it reads and its preparation hook."""
@@ -375,6 +387,16 @@ class Analysis:
         run = sorted(name for names in runnable.values() for name in names)
         self.last_check = CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes)
         return self.last_check
+
+    def diff(self, other: str | Path, *, identity: str = "content", topic_map: Mapping[str, str] | Iterable[str] | None = None,
+             where: str | None = None, where_a: str | None = None, where_b: str | None = None,
+             ignore_headers: Iterable[str] = ("evkit-replay",), timestamps: bool = True, limit: int = 1000):
+        """Compare these records (A) with the dataset `other` (B) record by record (docs/sharing.md):
+        a DiffReport with counts per topic and the differences (only in A or B, changed, moved)."""
+        from ..share.diff import compare
+
+        return compare(self, other, identity=identity, topic_map=topic_map, where=where, where_a=where_a,
+                       where_b=where_b, ignore_headers=ignore_headers, timestamps=timestamps, limit=limit)
 
     def causes(self, checks: Iterable[str] | str | None = None) -> list[dict]:
         """The findings of the selected checks (default all) grouped into causes, worst first

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,9 +22,12 @@ from .._progress import Progress
 from .._text import utc_now
 from ..errors import DatasetError, EvkitError, UsageError
 from ..store.files import remove_temporaries, write_failure
+from ..share.mask import Masker, check_dataset_masking, placement_modulus, read_key
+from ..share.mask import parse_rules as parse_mask_rules
 from ..store.intervals import subtract
 from ..store.layout import covered_intervals, file_metadata, parse_file_name, partition_dir, read_identity, write_identity
-from ..store.manifest import CommittedFile, Manifest, PartitionEntry, read_committed, read_manifests, write_manifest
+from ..store.manifest import (CommittedFile, Manifest, PartitionEntry, masking_identity, read_committed,
+                              read_manifests, write_manifest)
 from ..store.writer import new_run_id
 from .connection import Connection, redact, resolve_client_config
 from .plan import PartitionPlan, resolve_plan, restored_plan
@@ -55,6 +58,9 @@ def dump(
     timeout: float = 30.0,
     workers: int | None = None,
     dry_run: bool = False,
+    mask: str | Path | Mapping | None = None,
+    mask_key: bytes | str | None = None,
+    mask_key_file: str | Path | None = None,
     on_plan: Callable[[list[PartitionPlan], bool], None] | None = None,
     quiet: bool = False,
 ) -> Manifest:
@@ -69,8 +75,9 @@ def dump(
     `dry_run=True` nothing is read and the manifest (status `dry_run`) carries only the plan; status
     `nothing_to_do` says the dataset already held the range (`summary_line` words both). A range that
     holds no offset at all (start == end everywhere) is written as a complete, empty run. `workers`
-    consumer processes share the partitions (default: one per core for large ranges). Nothing is
-    printed; `quiet=True` also hides the progress bar.
+    consumer processes share the partitions (default: one per core for large ranges). `mask` (rules,
+    docs/sharing.md) with `mask_key`/`mask_key_file` masks every record before it is written. Nothing
+    is printed; `quiet=True` also hides the progress bar.
     """
     if isolation not in ISOLATION_LEVELS:
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
@@ -82,6 +89,7 @@ def dump(
         raise UsageError("--workers must be at least 1")
     if max_rate is not None and max_rate <= 0:
         raise UsageError("--max-rate must be a positive number of MB/s")
+    masker = Masker(parse_mask_rules(mask), read_key(mask_key, key_file=mask_key_file)) if mask is not None else None
     selectors = [parse_topic(t) for t in topics]
     now_ms = int(time.time() * 1000)
     start_spec = parse_position_spec(start, "beginning", now_ms=now_ms, option="--start")
@@ -92,6 +100,8 @@ def dump(
         "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
         "isolation": isolation,
     }
+    if masker is not None:  # a resume must mask alike
+        request["mask"] = masking_identity(masker.record(placement_modulus=None))
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
 
@@ -101,6 +111,7 @@ def dump(
         metadata = conn.metadata()
         cluster_id = metadata.cluster_id
         _check_dataset_identity(out, cluster_id)
+        check_dataset_masking(out, masker and masker.record(placement_modulus=None))
         unfinished = _unfinished_run(out, request)
         if unfinished is not None:
             plans = [restored_plan(p, unfinished.started_at) for p in unfinished.plan or []]
@@ -136,12 +147,15 @@ def dump(
         manifest.topics = {
             t: {"partition_count": len(metadata.topics[t].partitions), "configs": configs.get(t)} for t in topic_names
         }
+        if masker is not None:
+            masker.placement_modulus = placement_modulus([t["partition_count"] for t in manifest.topics.values()])
+            manifest.masking = {**masker.record(placement_modulus=masker.placement_modulus), "source": "evkit dump"}
         out.mkdir(parents=True, exist_ok=True)
         write_identity(out, cluster_id)
         remove_temporaries(out)
         write_manifest(out, manifest)
         options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
-                              timeout=timeout)
+                              timeout=timeout, mask=masker and masker.to_options())
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
         committed: list[CommittedFile] = []

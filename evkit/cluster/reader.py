@@ -13,7 +13,8 @@ from confluent_kafka import Message, TopicPartition
 
 from ..errors import BrokerUnreachable, OffsetOutOfRange
 from ..store.manifest import CommittedFile
-from ..store.records import record_table
+from ..share.mask import MASKED_SCHEMA, Masker
+from ..store.records import RECORD_SCHEMA, record_table
 from ..store.writer import PartitionFileWriter
 from .connection import Connection, describe_error
 
@@ -37,6 +38,7 @@ class ReadOptions:
     batch_size: int
     max_rate: float | None  # MB/s for this reader
     timeout: float
+    mask: dict | None = None  # Masker.to_options(): masking before anything is written (evkit/share/mask.py)
 
 
 class _PartitionState:
@@ -67,6 +69,8 @@ class PartitionReader:
         self.progress, self.on_commit = progress, on_commit
         self.states = {(t.topic, t.partition): _PartitionState(t, [list(i) for i in t.read]) for t in tasks}
         self.bytes = 0
+        self.masker = Masker.from_options(options.mask) if options.mask else None
+        self.schema = MASKED_SCHEMA if self.masker else RECORD_SCHEMA
 
     def remaining_offsets(self) -> int:
         return sum(e - s for st in self.states.values() for s, e in st.remaining)
@@ -140,8 +144,8 @@ class PartitionReader:
         last = part.column("offset")[-1].as_py()
         if state.writer is None:
             state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, cursor,
-                                               run_id=self.options.run_id)
-        state.writer.write(part)
+                                               run_id=self.options.run_id, schema=self.schema)
+        state.writer.write(self.masker.apply(part) if self.masker else part)
         data_bytes = (pc.sum(part.column("value_size")).as_py() or 0) + (pc.sum(part.column("key_size")).as_py() or 0)
         self.bytes += data_bytes
         self.progress.update(last + 1 - cursor, records=part.num_rows, data_bytes=data_bytes)
@@ -171,7 +175,7 @@ class PartitionReader:
         self.progress.update(end - start, records=0, data_bytes=0)
         if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
             state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, start,
-                                               run_id=self.options.run_id)
+                                               run_id=self.options.run_id, schema=self.schema)
         self._commit(state, end)
         if state.remaining:
             self.consumer.seek(TopicPartition(state.task.topic, state.task.partition, state.remaining[0][0]))

@@ -34,7 +34,11 @@ def register_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
     register_macros(con)
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'key_hashes'").fetchall()[0][0]:
         return
-    keys = con.sql("SELECT DISTINCT key FROM records WHERE octet_length(key) > 0").arrow().read_all().column("key")
+    # Masked datasets carry their raw keys' hashes (evkit/share/mask.py): only the other keys are hashed here.
+    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'masked_key_placements'").fetchall()[0][0]
+    keys = con.sql("SELECT DISTINCT key FROM records WHERE octet_length(key) > 0"
+                   + (" AND key NOT IN (SELECT key FROM masked_key_placements)" if stored else "")
+                   ).arrow().read_all().column("key")
     progress = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]  # off when not shown
     hashes = placement_hashes(keys, tuple(CANDIDATES), progress=progress)
     long_table = pa.table({
@@ -44,5 +48,18 @@ def register_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
         "hash": pa.concat_arrays([pa.array(hashes[name], pa.int64()) for name in CANDIDATES]),
     })
     con.register("key_hashes_arrow", long_table)
-    con.execute("CREATE TABLE key_hashes AS SELECT * FROM key_hashes_arrow")
+    con.execute("CREATE TABLE key_hashes AS SELECT * FROM key_hashes_arrow"
+                + (" UNION ALL SELECT key, partitioner, hash FROM masked_key_placements" if stored else ""))
     con.unregister("key_hashes_arrow")
+
+
+def register_masked_placements(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """The table `masked_key_placements(key, partitioner, hash)` from the `key_placement` column of
+    masked data files: per hashed key, each candidate's hash of the raw key (reduced modulo lcm(1..N),
+    which keeps `hash % n` for every n <= N). `register_key_hashes` takes these instead of hashing."""
+    paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    selects = [f"SELECT key, '{label}' AS partitioner, key_placement.{name} AS hash FROM masked_files"
+               for name, label in CANDIDATES.items()]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW masked_files AS SELECT DISTINCT key, key_placement "
+                f"FROM read_parquet([{paths}]) WHERE key_placement IS NOT NULL")
+    con.execute(f"CREATE TABLE masked_key_placements AS {' UNION ALL '.join(selects)}")

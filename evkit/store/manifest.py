@@ -125,6 +125,7 @@ class Manifest:
     plan: list[dict] | None = None
     partitions: list[PartitionEntry] = field(default_factory=list)
     format: int = FORMAT_VERSION
+    masking: dict | None = None  # evkit/share/mask.py: the rules and key fingerprint of a masked run
 
     @property
     def records(self) -> int:
@@ -142,6 +143,8 @@ class Manifest:
                "topics": self.topics}
         if self.plan is not None:
             obj["plan"] = self.plan
+        if self.masking is not None:
+            obj["masking"] = self.masking
         return obj | {"partitions": [p.to_json() for p in self.partitions],
                       "totals": {"records": self.records, "bytes": self.bytes}}
 
@@ -175,6 +178,31 @@ def read_manifests(root: Path) -> list[Manifest]:
 _MANIFEST_SHAPE = {"run_id": str, "status": str, "cluster_id": str, "partitions": list}
 _PARTITION_SHAPE = {"topic": str, "partition": int, "start": int, "end": int, "files": list}
 _FILE_SHAPE = {"path": str, "start": int, "end": int, "rows": int, "bytes": int, "sha256": str}
+
+
+def masking_of(manifests: list[Manifest]) -> dict | None:
+    """The masking record a dataset's runs share (None: unmasked); DatasetError when their rules or
+    keys differ."""
+    records = {json.dumps(masking_identity(m.masking), sort_keys=True) for m in manifests}
+    if len(records) > 1:
+        raise DatasetError("the dataset's runs are masked differently (or some not at all); "
+                           "keep each masking in its own dataset")
+    return manifests[0].masking if manifests else None
+
+
+def masking_identity(masking: dict | None) -> dict | None:
+    """What two runs must share to be one masked dataset: the rules and the key's fingerprint."""
+    return None if masking is None else {k: masking.get(k) for k in ("rules", "key_fingerprint")}
+
+
+def describe_masking(masking: dict | None) -> str | None:
+    """One line saying a dataset is masked: by which key and which targets."""
+    if masking is None:
+        return None
+    rules = masking["rules"]
+    targets = sorted({f"{t}={a}" for table in (rules["defaults"], *rules["topics"].values()) for t, a in table.items()})
+    return (f"masked (key {masking['key_fingerprint'] or 'none'}; {len(targets)} rule(s): "
+            f"{', '.join(targets[:6])}{', ...' if len(targets) > 6 else ''})")
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:

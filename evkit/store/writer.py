@@ -30,7 +30,7 @@ class PartitionFileWriter:
     """
 
     def __init__(self, root: Path, topic: str, partition: int, start: int, *, run_id: str,
-                 compression: str = "zstd", compression_level: int | None = 3):
+                 compression: str = "zstd", compression_level: int | None = 3, schema: pa.Schema = RECORD_SCHEMA):
         self.root = Path(root)
         self.topic, self.partition, self.start, self.run_id = topic, partition, start, run_id
         self.directory = partition_dir(self.root, topic, partition)
@@ -43,7 +43,7 @@ class PartitionFileWriter:
         self.next_offset = start  # one past the last offset written
         self.skipped: list[list[int]] = []
         self._writer = pq.ParquetWriter(
-            self.tmp, RECORD_SCHEMA, compression=compression, compression_level=compression_level,
+            self.tmp, schema, compression=compression, compression_level=compression_level,
             write_statistics=True, use_dictionary=["topic", "timestamp_type"],
         )
 

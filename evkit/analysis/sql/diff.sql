@@ -1,0 +1,102 @@
+-- diff: two datasets (or ranges of them) record by record (evkit/share/diff.py, docs/sharing.md).
+--
+-- Input: the views diff_a and diff_b (topic, partition, "offset", timestamp, key, value, headers,
+-- event_id), topics of B already named as in A, ignored headers already removed. Records are
+-- matched by an identity (variable diff_identity):
+--   position   the same partition and offset;
+--   event_id   the same event id (records without one fall back to content);
+--   content    the same key and the same value and headers (null and empty kept apart).
+-- Equal identities (copies of one record) are matched in partition and offset order: the n-th copy
+-- in A with the n-th in B, so a duplicate more or less is one record only in A or only in B.
+-- A matched pair is `changed` when key, value, headers or (variable diff_timestamps) timestamp
+-- differ - for JSON objects with the top-level fields that differ ($.name) - and `moved` when it
+-- sits in another partition, or when its predecessor among the pairs of its partition is not the
+-- same in A and in B (a record moved within a partition flags itself and the record after its old
+-- place). Under content identity nothing can be `changed` but the timestamp.
+
+CREATE OR REPLACE MACRO diff_ident(partition, off, key, value, headers, event_id) AS
+    CASE WHEN getvariable('diff_identity') = 'position' THEN 'p' || partition || '@' || off
+         WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN 'e' || event_id
+         ELSE 'c' || hash(key IS NULL, key, value IS NULL, value, headers) END;
+
+CREATE OR REPLACE TABLE diff_pairs AS
+WITH a AS (
+    SELECT *, row_number() OVER (PARTITION BY topic, ident ORDER BY partition, "offset") AS copy
+    FROM (SELECT *, diff_ident(partition, "offset", key, value, headers, event_id) AS ident FROM diff_a)
+), b AS (
+    SELECT *, row_number() OVER (PARTITION BY topic, ident ORDER BY partition, "offset") AS copy
+    FROM (SELECT *, diff_ident(partition, "offset", key, value, headers, event_id) AS ident FROM diff_b)
+)
+SELECT coalesce(a.topic, b.topic) AS topic,
+       a.partition AS a_partition, a."offset" AS a_offset, b.partition AS b_partition, b."offset" AS b_offset,
+       coalesce(a.key, b.key) AS key, coalesce(a.event_id, b.event_id) AS event_id,
+       a.key IS DISTINCT FROM b.key AS key_changed,
+       a.value IS DISTINCT FROM b.value AS value_changed,
+       a.headers IS DISTINCT FROM b.headers AS headers_changed,
+       getvariable('diff_timestamps') AND a.timestamp IS DISTINCT FROM b.timestamp AS timestamp_changed,
+       CASE WHEN a.value IS DISTINCT FROM b.value THEN a.value END AS a_value,
+       CASE WHEN a.value IS DISTINCT FROM b.value THEN b.value END AS b_value,
+       a.timestamp AS a_timestamp, b.timestamp AS b_timestamp
+FROM a FULL OUTER JOIN b USING (topic, ident, copy);
+
+-- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's.
+CREATE OR REPLACE VIEW diff_order AS
+SELECT topic, a_partition, a_offset,
+       lag(a_offset) OVER (PARTITION BY topic, a_partition ORDER BY a_offset) AS before_in_a,
+       lag(a_offset) OVER (PARTITION BY topic, b_partition ORDER BY b_offset) AS before_in_b
+FROM diff_pairs
+WHERE a_partition = b_partition;
+
+CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
+    try(CASE WHEN json_type(try(decode(a))) = 'OBJECT' AND json_type(try(decode(b))) = 'OBJECT' THEN
+        list_transform(
+            list_filter(list_distinct(json_keys(decode(a)) || json_keys(decode(b))),
+                        lambda k: json_extract(decode(a), '$."' || k || '"') IS DISTINCT FROM json_extract(decode(b), '$."' || k || '"')),
+            lambda k: 'value.$.' || k)
+    END);
+
+CREATE OR REPLACE VIEW diff_rows AS
+SELECT kind, topic, a_partition, a_offset, b_partition, b_offset, key, event_id, fields,
+       CASE kind
+           WHEN 'only_in_a' THEN format('{}/{}@{} is only in A', topic, a_partition, a_offset)
+           WHEN 'only_in_b' THEN format('{}/{}@{} is only in B', topic, b_partition, b_offset)
+           WHEN 'changed' THEN format('{}/{}@{} in A is {}/{}@{} in B with another {}', topic, a_partition, a_offset,
+                                      topic, b_partition, b_offset, array_to_string(fields, ', '))
+           ELSE format('{}/{}@{} in A is {}/{}@{} in B{}', topic, a_partition, a_offset, topic, b_partition, b_offset,
+                       CASE WHEN a_partition <> b_partition THEN ', another partition' ELSE ', in another order' END)
+       END AS detail
+FROM (
+    SELECT 'only_in_a' AS kind, topic, a_partition, a_offset, NULL::INTEGER AS b_partition, NULL::BIGINT AS b_offset,
+           key, event_id, []::VARCHAR[] AS fields
+    FROM diff_pairs WHERE b_offset IS NULL
+    UNION ALL
+    SELECT 'only_in_b', topic, NULL, NULL, b_partition, b_offset, key, event_id, []::VARCHAR[]
+    FROM diff_pairs WHERE a_offset IS NULL
+    UNION ALL
+    SELECT 'changed', topic, a_partition, a_offset, b_partition, b_offset, key, event_id,
+           list_filter(['key', 'headers', 'timestamp'], lambda f:
+                 (f = 'key' AND key_changed) OR (f = 'headers' AND headers_changed) OR (f = 'timestamp' AND timestamp_changed))
+           || CASE WHEN value_changed THEN coalesce(nullif(json_changed_fields(a_value, b_value), []), ['value']) ELSE [] END
+    FROM diff_pairs
+    WHERE a_offset IS NOT NULL AND b_offset IS NOT NULL
+      AND (key_changed OR value_changed OR headers_changed OR timestamp_changed)
+    UNION ALL
+    SELECT 'moved', topic, a_partition, a_offset, b_partition, b_offset, key, event_id, []::VARCHAR[]
+    FROM diff_pairs WHERE a_partition <> b_partition
+    UNION ALL
+    SELECT 'moved', p.topic, p.a_partition, p.a_offset, p.b_partition, p.b_offset, p.key, p.event_id, []::VARCHAR[]
+    FROM diff_pairs p JOIN diff_order o USING (topic, a_partition, a_offset)
+    WHERE o.before_in_a IS DISTINCT FROM o.before_in_b
+);
+
+-- Per topic: records on each side, pairs matched, and each kind of difference.
+CREATE OR REPLACE VIEW diff_summary AS
+SELECT p.topic, count(p.a_offset) AS a_records, count(p.b_offset) AS b_records,
+       count(*) FILTER (WHERE p.a_offset IS NOT NULL AND p.b_offset IS NOT NULL) AS matched,
+       count(*) FILTER (WHERE p.b_offset IS NULL) AS only_in_a,
+       count(*) FILTER (WHERE p.a_offset IS NULL) AS only_in_b,
+       coalesce(any_value(r.changed), 0) AS changed, coalesce(any_value(r.moved), 0) AS moved
+FROM diff_pairs p
+LEFT JOIN (SELECT topic, count(*) FILTER (WHERE kind = 'changed') AS changed, count(*) FILTER (WHERE kind = 'moved') AS moved
+           FROM diff_rows WHERE kind IN ('changed', 'moved') GROUP BY topic) r USING (topic)
+GROUP BY p.topic;

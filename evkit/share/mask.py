@@ -1,0 +1,357 @@
+"""Masking (docs/sharing.md): per-topic rules that keep, hash (HMAC-SHA256), redact or drop a record's
+key, headers, value and JSON fields, applied to record tables before anything is written, at dump
+time (`evkit dump --mask`) or to an existing dataset (`evkit mask`).
+
+Hashing is deterministic under one key, so equal values stay equal (joins, duplicates, flows) and
+the same id hashes alike in a key, a header and a JSON string. For hashed keys each record also
+carries `key_placement`: the placement hashes of its raw key (reduced modulo lcm(1..N), N the
+largest partition count), so the partition-hash checks still judge the raw key
+(evkit/partitioning/checks.py). This module imports only `store` and `partitioning`: the dumper
+uses it.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import __version__
+from .._progress import Progress
+from .._text import utc_now
+from ..errors import DatasetError, UsageError
+from ..partitioning.checks import CANDIDATES
+from ..partitioning.hashes import placement_hashes
+from ..store.files import write_failure
+from ..store.layout import read_identity, write_identity
+from ..store.manifest import Manifest, PartitionEntry, masking_identity, masking_of, read_manifests, write_manifest
+from ..store.records import RECORD_SCHEMA, record_table
+
+ACTIONS = ("keep", "hash", "redact", "redact_same_size", "drop")
+MARKER = "[redacted]"
+HASH_HEX = 32  # 128 bits of the HMAC, as hex text: collisions are out of reach, the text stays short
+MIN_KEY_BYTES = 16
+PLACEMENT_FIELDS = tuple(CANDIDATES)  # the partitioners the partition-hash checks compare
+PLACEMENT_TYPE = pa.struct([pa.field(name, pa.int64()) for name in PLACEMENT_FIELDS])
+MASKED_SCHEMA = RECORD_SCHEMA.append(pa.field("key_placement", PLACEMENT_TYPE))
+_TARGET = re.compile(r"^(key|value|otherwise|header:.+|\$.*)$")
+
+
+@dataclass(frozen=True)
+class TopicRules:
+    """One topic's rules: what happens to the key, the value as a whole, each header (name pattern
+    -> action) and each JSON path (pattern -> action), and to anything no rule names (`otherwise`)."""
+
+    otherwise: str = "keep"
+    key: str | None = None
+    value: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    paths: tuple[tuple[str, str], ...] = ()
+
+    def header_action(self, name: str) -> str:
+        exact = next((a for p, a in self.headers if p == name), None)
+        return exact or next((a for p, a in self.headers if fnmatch.fnmatchcase(name, p)), self.otherwise)
+
+    def path_action(self, path: str) -> str | None:
+        exact = next((a for p, a in self.paths if p == path), None)
+        return exact or next((a for p, a in self.paths if _path_matches(p, path)), None)
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """`$.a.*_id` (`*` within a name), `$.**.email` (`**` any depth, none included); array items are `[*]`."""
+    tokens = re.split(r"(\*\*\.|\*\*|\*)", pattern)
+    regex = "".join({"**.": r"(?:.*\.)?", "**": ".*", "*": r"[^.]*"}.get(t, re.escape(t)) for t in tokens)
+    return re.fullmatch(regex, path) is not None
+
+
+@dataclass
+class MaskRules:
+    """Parsed rules: `[defaults]` for every topic, `[topics.<t>]` over them (docs/sharing.md)."""
+
+    defaults: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def for_topic(self, topic: str) -> TopicRules:
+        merged = {**self.defaults, **self.topics.get(topic, {})}
+        headers = tuple((t[len("header:"):], a) for t, a in merged.items() if t.startswith("header:"))
+        paths = tuple((t, a) for t, a in merged.items() if t.startswith("$"))
+        return TopicRules(otherwise=merged.get("otherwise", "keep"), key=merged.get("key"), value=merged.get("value"),
+                          headers=headers, paths=paths)
+
+    def uses_hash(self) -> bool:
+        return any(a == "hash" for table in (self.defaults, *self.topics.values()) for a in table.values())
+
+    def to_json(self) -> dict:
+        return {"defaults": self.defaults, "topics": self.topics}
+
+
+def parse_rules(rules: str | Path | Mapping) -> MaskRules:
+    """Rules from a TOML file or a mapping: `[defaults]` and `[topics.<name>]` tables of target =
+    action, targets `key`, `value`, `header:<name pattern>`, `$.<path pattern>` and `otherwise`."""
+    import tomllib
+
+    if isinstance(rules, Mapping):
+        raw = dict(rules)
+    else:
+        try:
+            raw = tomllib.loads(Path(rules).read_text())
+        except OSError as exc:
+            raise UsageError(f"mask rules {rules}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"mask rules {rules}: not valid TOML ({exc})") from None
+    unknown = set(raw) - {"defaults", "topics"}
+    if unknown:
+        raise UsageError(f"mask rules: unknown section(s) {', '.join(sorted(unknown))}; use [defaults] and [topics.<name>]")
+
+    def table(value, where: str) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            raise UsageError(f"mask rules {where}: expected a table of target = action")
+        for target, action in value.items():
+            if not _TARGET.match(target):
+                raise UsageError(f"mask rules {where}: unknown target {target!r}; targets are key, value, "
+                                 "header:<name>, $.<json.path> and otherwise")
+            if action not in ACTIONS:
+                raise UsageError(f"mask rules {where}.{target}: unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+        return dict(value)
+
+    topics = raw.get("topics", {})
+    if not isinstance(topics, Mapping):
+        raise UsageError("mask rules [topics]: expected tables [topics.<name>]")
+    return MaskRules(table(raw.get("defaults", {}), "[defaults]"),
+                     {t: table(v, f"[topics.{t}]") for t, v in topics.items()})
+
+
+def read_key(key: bytes | str | None = None, *, key_file: str | Path | None = None) -> bytes | None:
+    """The HMAC key from `key` or the file `key_file` (a trailing newline is not part of it)."""
+    if key_file is not None:
+        try:
+            key = Path(key_file).read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise UsageError(f"mask key file {key_file}: {exc.strerror or exc}") from None
+    return key.encode() if isinstance(key, str) else key
+
+
+def fingerprint(key: bytes) -> str:
+    """What a manifest records of the key: enough to tell two keys apart, nothing to hash with."""
+    return "hmac-sha256:" + hashlib.sha256(b"evkit mask key fingerprint\0" + key).hexdigest()[:16]
+
+
+class Masker:
+    """Applies MaskRules with one HMAC key to RECORD_SCHEMA tables. Picklable (dump workers)."""
+
+    def __init__(self, rules: MaskRules, key: bytes | None, *, placement_modulus: int | None = None):
+        if rules.uses_hash():
+            if not key:
+                raise UsageError("the mask rules hash values: give the HMAC key (--key-file PATH, or key=... in Python)")
+            if len(key) < MIN_KEY_BYTES:
+                raise UsageError(f"the mask key has {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes "
+                                 "(e.g. `openssl rand -hex 32 > mask.key`)")
+        self.rules, self.key, self.placement_modulus = rules, key, placement_modulus
+        self._topics: dict[str, TopicRules] = {}
+
+    def to_options(self) -> dict:
+        """As JSON for a dump's worker processes (the key travels on their stdin, never to a file)."""
+        return {"rules": self.rules.to_json(), "key": self.key.hex() if self.key else None,
+                "placement_modulus": self.placement_modulus}
+
+    @classmethod
+    def from_options(cls, options: dict) -> Masker:
+        return cls(MaskRules(**options["rules"]), bytes.fromhex(options["key"]) if options["key"] else None,
+                   placement_modulus=options["placement_modulus"])
+
+    def record(self, *, placement_modulus: int | None) -> dict:
+        """The manifest's `masking` record: the rules, the key's fingerprint, how placements are stored."""
+        return {"rules": self.rules.to_json(), "key_fingerprint": fingerprint(self.key) if self.key else None,
+                "placement": None if placement_modulus is None else {
+                    "column": "key_placement", "partitioners": list(CANDIDATES.values()),
+                    "modulus": placement_modulus}}
+
+    def topic(self, topic: str) -> TopicRules:
+        if topic not in self._topics:
+            self._topics[topic] = self.rules.for_topic(topic)
+        return self._topics[topic]
+
+    # --- values --------------------------------------------------------------------------------
+    def hashed(self, data: bytes) -> str:
+        return hmac.new(self.key, data, hashlib.sha256).hexdigest()[:HASH_HEX]
+
+    def bytes_value(self, data: bytes | None, action: str) -> bytes | None:
+        """Null and empty stay as they are: they carry nothing to hide, and checks treat them apart."""
+        if not data or action == "keep":
+            return data
+        if action == "drop":
+            return None
+        if action == "hash":
+            return self.hashed(data).encode()
+        return b"*" * len(data) if action == "redact_same_size" else MARKER.encode()
+
+    def json_value(self, node, action: str):
+        """A JSON node under an action; MISSING for drop."""
+        if action == "keep" or node is None:
+            return node
+        if action == "drop":
+            return _MISSING
+        text = node if isinstance(node, str) else json.dumps(node, separators=(",", ":"), ensure_ascii=False)
+        if action == "hash":
+            return self.hashed(text.encode())
+        return "*" * len(text.encode()) if action == "redact_same_size" else MARKER
+
+    def walk(self, node, path: str, rules: TopicRules):
+        action = rules.path_action(path)
+        if action is not None:
+            return self.json_value(node, action)
+        if isinstance(node, dict):
+            out = {}
+            for name, child in node.items():
+                masked = self.walk(child, f"{path}.{name}", rules)
+                if masked is not _MISSING:
+                    out[name] = masked
+            return out
+        if isinstance(node, list):
+            return [m for m in (self.walk(child, f"{path}[*]", rules) for child in node) if m is not _MISSING]
+        return self.json_value(node, rules.otherwise)
+
+    def value(self, data: bytes | None, rules: TopicRules) -> bytes | None:
+        if not data or rules.value is not None:
+            return self.bytes_value(data, rules.value or "keep")
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return self.bytes_value(data, rules.otherwise)
+        if not isinstance(document, (dict, list)):
+            return self.bytes_value(data, rules.otherwise)
+        return json.dumps(self.walk(document, "$", rules), separators=(",", ":"), ensure_ascii=False).encode()
+
+    # --- tables --------------------------------------------------------------------------------
+    def apply(self, table: pa.Table) -> pa.Table:
+        """The table masked (MASKED_SCHEMA: RECORD_SCHEMA plus `key_placement`), rows in order."""
+        topics = pc.unique(table.column("topic")).to_pylist()
+        if len(topics) <= 1:
+            return self._apply_topic(topics[0], table) if topics else MASKED_SCHEMA.empty_table()
+        return pa.concat_tables([self._apply_topic(t, table.filter(pc.equal(table.column("topic"), t))) for t in topics]
+                                ).sort_by([("topic", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
+
+    def _apply_topic(self, topic: str, table: pa.Table) -> pa.Table:
+        rules = self.topic(topic)
+        keys = table.column("key").to_pylist()
+        key_action = rules.key or rules.otherwise
+        masked_keys = [self.bytes_value(k, key_action) for k in keys]
+        values = [self.value(v, rules) for v in table.column("value").to_pylist()]
+        headers = []
+        for header_list in table.column("headers").to_pylist():
+            kept = []
+            for item in header_list or ():
+                action = rules.header_action(item["key"])
+                if action != "drop":
+                    kept.append((item["key"], self.bytes_value(item["value"], action)))
+            headers.append(kept)
+        masked = record_table(topic=table.column("topic"), partition=table.column("partition"),
+                              offset=table.column("offset"), timestamp=table.column("timestamp"),
+                              timestamp_type=table.column("timestamp_type"), key=masked_keys, value=values,
+                              headers=headers, leader_epoch=table.column("leader_epoch"))
+        return masked.append_column(MASKED_SCHEMA.field("key_placement"),
+                                    self._placements(keys, key_action))
+
+    def _placements(self, raw_keys: list, key_action: str) -> pa.Array:
+        """Per record the raw key's placement hashes mod the modulus, where the key is hashed (a
+        one-to-one map, so the masked key stands for the raw one); null elsewhere."""
+        if key_action != "hash" or not any(raw_keys):
+            return pa.nulls(len(raw_keys), PLACEMENT_TYPE)
+        keyed = np.array([bool(k) for k in raw_keys])
+        hashes = placement_hashes(pa.array(raw_keys, pa.binary()), PLACEMENT_FIELDS)
+        modulus = self.placement_modulus or (1 << 32)
+        columns = [pa.array(np.where(hashes[name] < 0, -1, hashes[name] % modulus), pa.int64())
+                   for name in PLACEMENT_FIELDS]
+        return pa.StructArray.from_arrays(columns, fields=list(PLACEMENT_TYPE), mask=pa.array(~keyed))
+
+
+_MISSING = object()
+
+
+def placement_modulus(partition_counts: list[int]) -> int | None:
+    """lcm(1..N) for the largest partition count N: the least that keeps `hash % m` for every m <= N
+    (what the partitioner and partition_count_change checks ask); None (the whole hash) past 2^32."""
+    modulus = math.lcm(*range(1, max(partition_counts, default=1) + 1))
+    return modulus if modulus < (1 << 32) else None
+
+
+def mask(
+    dataset: str | Path,
+    *,
+    out: str | Path,
+    rules: str | Path | Mapping,
+    key: bytes | str | None = None,
+    key_file: str | Path | None = None,
+    quiet: bool = False,
+) -> list[Manifest]:
+    """Write a masked copy of the verified dataset `dataset` to the new directory `out`; return its
+    manifests. Each run keeps its id and ranges; files are rewritten masked (their statistics and
+    dictionaries hold only masked values) and the manifests record the rules and the key's
+    fingerprint. Manifests are written last: an interrupted mask leaves no dataset that verifies."""
+    from ..analysis.verify import load_dataset
+    from ..store.writer import PartitionFileWriter
+    import pyarrow.parquet as pq
+
+    masker = Masker(parse_rules(rules), read_key(key, key_file=key_file))
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out} exists and is not empty; mask writes a new dataset")
+    source = load_dataset(dataset, quiet=quiet)
+    if masking_of(source.manifests) is not None:
+        raise UsageError(f"{dataset} is already masked; mask the original dataset")
+    counts = [info.get("partition_count") or 1 for m in source.manifests for info in m.topics.values()]
+    counts += [p.partition + 1 for m in source.manifests for p in m.partitions]
+    masker.placement_modulus = placement_modulus(counts)
+    progress = Progress(quiet=quiet)
+    progress.start(total=sum(m.records for m in source.manifests), unit="records")
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_identity(out, source.cluster_id)
+        for manifest in source.manifests:
+            partitions = []
+            for part in manifest.partitions:
+                committed = []
+                for entry in part.files:
+                    table = pq.read_table(Path(source.root) / entry.path, schema=RECORD_SCHEMA)
+                    writer = PartitionFileWriter(out, part.topic, part.partition, entry.start, run_id=manifest.run_id,
+                                                 schema=MASKED_SCHEMA)
+                    writer.write(masker.apply(table))
+                    committed.append(writer.commit(entry.end))
+                    progress.update(table.num_rows, records=table.num_rows, data_bytes=0)
+                copy = PartitionEntry.from_json(part.to_json())
+                copy.add_files(committed)
+                partitions.append(copy)
+            written.append(replace(manifest, partitions=partitions, tool={**manifest.tool, "evkit_mask": __version__},
+                                   masking={**masker.record(placement_modulus=masker.placement_modulus),
+                                            "masked_at": utc_now(), "source": "evkit mask"}))
+        for manifest in written:
+            write_manifest(out, manifest)
+    except OSError as exc:
+        raise write_failure(out, exc) from None
+    finally:
+        progress.close()
+    return written
+
+
+def check_dataset_masking(out: Path, record: dict | None) -> None:
+    """Refuse a dump run whose masking differs from the runs already in `out` (masked or not)."""
+    if not out.exists() or read_identity(out) is None:
+        return
+    manifests = read_manifests(out)
+    if not manifests:
+        return
+    existing = masking_of(manifests)
+    if masking_identity(existing) != masking_identity(record):
+        raise DatasetError(f"--out {out} holds runs {'masked differently' if existing else 'that are not masked'}; "
+                           "dump into another directory")
+
