@@ -439,7 +439,8 @@ class Analysis:
         (topics, partitions, records), = self.connection.execute(
             "SELECT count(DISTINCT (cluster_id, topic)), count(DISTINCT (cluster_id, topic, partition)), "
             "coalesce(sum(records), 0) FROM manifests").fetchall()
-        roots = ", ".join(f"{ds.root} (cluster {ds.cluster_id})" for ds in self.datasets)
+        roots = ", ".join(f"{ds.root} (cluster {ds.cluster_id}{describe_masking(self.masking[str(ds.root)])})"
+                          for ds in self.datasets)
         line = f"{roots}: {topics} topic{'s' if topics != 1 else ''}, {partitions} partitions, {records:,} records"
         if self.last_check is not None:
             line += "; checked: " + self.last_check.headline().split(" records, ", 1)[1]

@@ -152,10 +152,10 @@ def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str
         return (f"SELECT {topic} AS topic, partition, \"offset\", timestamp, key, value, {headers} AS headers, event_id "
                 f"FROM ({body}) WHERE {condition or 'true'}")
 
-    con.execute("CREATE OR REPLACE VIEW diff_a AS " + side("records", " AND ".join(f"({w})" for w in (where, where_a) if w)))
-    con.execute("CREATE OR REPLACE VIEW diff_b AS " + side("diff_b_records", " AND ".join(f"({w})" for w in (where, where_b) if w)))
     con.execute(f"SET VARIABLE diff_identity = {sql_string(identity)}; SET VARIABLE diff_timestamps = {str(timestamps).lower()}")
     try:
+        con.execute("CREATE OR REPLACE VIEW diff_a AS " + side("records", " AND ".join(f"({w})" for w in (where, where_a) if w)))
+        con.execute("CREATE OR REPLACE VIEW diff_b AS " + side("diff_b_records", " AND ".join(f"({w})" for w in (where, where_b) if w)))
         analysis.use("diff")
         summary = _dicts(con.execute("SELECT * FROM diff_summary ORDER BY topic"))
         total = sum(t[k] for t in summary for k in KINDS)

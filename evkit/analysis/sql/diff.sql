@@ -50,7 +50,7 @@ WHERE a_partition = b_partition;
 CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
     try(CASE WHEN json_type(try(decode(a))) = 'OBJECT' AND json_type(try(decode(b))) = 'OBJECT' THEN
         list_transform(
-            list_filter(list_distinct(json_keys(decode(a)) || json_keys(decode(b))),
+            list_filter(list_sort(list_distinct(json_keys(decode(a)) || json_keys(decode(b)))),
                         lambda k: json_extract(decode(a), '$."' || k || '"') IS DISTINCT FROM json_extract(decode(b), '$."' || k || '"')),
             lambda k: 'value.$.' || k)
     END);
