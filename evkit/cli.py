@@ -130,6 +130,9 @@ def demo_command(**options) -> int:
               help="Seconds to wait for a broker before failing.")
 @click.option("--workers", type=int, help="Consumer processes sharing the partitions (default: one per core, "
               "up to 4, for ranges of 200k offsets or more).")
+@click.option("--reader", type=click.Choice(["native", "python"]),
+              help="native: Arrow buffers filled in C; python: confluent-kafka. Default: native where it is built "
+              "($EVKIT_READER overrides); `evkit -v dump` names the reader in use.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
 @click.option("--mask", type=click.Path(dir_okay=False), help="Mask rules (TOML, docs/sharing.md) applied before writing.")
 @click.option("--mask-key-file", type=click.Path(dir_okay=False), help="File holding the HMAC key for --mask.")

@@ -98,6 +98,20 @@ def hash_backend(request, monkeypatch) -> str:
     return request.param
 
 
+@pytest.fixture(params=["native", "python"])
+def reader(request, monkeypatch) -> str:
+    """Run a dump test on both of evkit dump's readers: the native one (evkit/cluster/_native_reader.c,
+    which must be built here, as `make test` does) and the Python one. $EVKIT_READER reaches the API
+    and the `evkit dump` subprocesses alike."""
+    if request.param == "native":
+        from evkit.cluster.native import native_module
+
+        assert native_module() is not None, (
+            "evkit/cluster/_native_reader.c is not built: install a C compiler (gcc) and run `make native-reader`")
+    monkeypatch.setenv("EVKIT_READER", request.param)
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def schema_registry(tmp_path_factory) -> str:
     """URL of a running real Schema Registry's Confluent-compatible API (http://.../apis/ccompat/v7).

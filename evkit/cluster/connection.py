@@ -125,8 +125,9 @@ class Connection:
         except KafkaException as exc:
             raise UsageError(f"invalid client configuration: {exc.args[0].str()}") from None
 
-    def _consumer(self) -> Consumer:
-        return Consumer({
+    def consumer_config(self) -> dict[str, str]:
+        """The librdkafka properties of a dump's consumer: assign only, read-only, sized for its partitions."""
+        return {
             "group.id": f"evkit-dump-{uuid.uuid4().hex[:12]}",
             "auto.offset.reset": "error",
             "enable.partition.eof": "true",
@@ -135,8 +136,10 @@ class Connection:
             **fetch_defaults(self.partitions),
             **self.config,
             **READ_ONLY,
-            "error_cb": self.errors.append,
-        }, logger=log)
+        }
+
+    def _consumer(self) -> Consumer:
+        return Consumer({**self.consumer_config(), "error_cb": self.errors.append}, logger=log)
 
     def size_for(self, partitions: int) -> None:
         """Give the consumer the fetch and prefetch budget for reading `partitions` partitions (a

@@ -32,7 +32,7 @@ from ..store.writer import new_run_id
 from .connection import Connection, redact, resolve_client_config
 from .plan import PartitionPlan, resolve_plan, restored_plan
 from .ranges import parse_position_spec, parse_topic
-from .reader import ReadOptions, ReadTask
+from .reader import ReadOptions, ReadTask, choose_reader
 from .workers import read
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
@@ -57,6 +57,7 @@ def dump(
     batch_size: int = DEFAULT_BATCH,
     timeout: float = 30.0,
     workers: int | None = None,
+    reader: str | None = None,
     dry_run: bool = False,
     mask: str | Path | Mapping | None = None,
     mask_key: bytes | str | None = None,
@@ -75,7 +76,8 @@ def dump(
     `dry_run=True` nothing is read and the manifest (status `dry_run`) carries only the plan; status
     `nothing_to_do` says the dataset already held the range (`summary_line` words both). A range that
     holds no offset at all (start == end everywhere) is written as a complete, empty run. `workers`
-    consumer processes share the partitions (default: one per core for large ranges). `mask` (rules,
+    consumer processes share the partitions (default: one per core for large ranges),
+    with the `reader` "native" (Arrow buffers filled in C, the default where it is built) or "python". `mask` (rules,
     docs/sharing.md) with `mask_key`/`mask_key_file` masks every record before it is written. Nothing
     is printed; `quiet=True` also hides the progress bar.
     """
@@ -89,6 +91,7 @@ def dump(
         raise UsageError("--workers must be at least 1")
     if max_rate is not None and max_rate <= 0:
         raise UsageError("--max-rate must be a positive number of MB/s")
+    reader = choose_reader(reader)
     masker = Masker(parse_mask_rules(mask), read_key(mask_key, key_file=mask_key_file)) if mask is not None else None
     selectors = [parse_topic(t) for t in topics]
     now_ms = int(time.time() * 1000)
@@ -155,7 +158,7 @@ def dump(
         remove_temporaries(out)
         write_manifest(out, manifest)
         options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
-                              timeout=timeout, mask=masker and masker.to_options())
+                              timeout=timeout, mask=masker and masker.to_options(), reader=reader)
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
         committed: list[CommittedFile] = []

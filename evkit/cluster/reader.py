@@ -1,6 +1,12 @@
-"""The consume loop of a dump: librdkafka batches become Arrow tables, written to per-partition files."""
+"""The consume loop of a dump: librdkafka batches become Arrow tables, written to per-partition files.
+
+Two readers fetch those tables: the Python reader (confluent-kafka, one Python object per message)
+and the native one (evkit/cluster/native.py, Arrow buffers filled in C); everything after the fetch
+is this module's, shared, so both write the same datasets. `evkit dump --reader` chooses.
+"""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +17,8 @@ import pyarrow.compute as pc
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import Message, TopicPartition
 
-from ..errors import BrokerUnreachable, OffsetOutOfRange
+from ..errors import BrokerUnreachable, OffsetOutOfRange, UsageError
+from ..schemas.wire import merge_ids, schema_ids
 from ..store.manifest import CommittedFile
 from ..share.mask import MASKED_SCHEMA, Masker
 from ..store.records import RECORD_SCHEMA, record_table
@@ -20,6 +27,7 @@ from .connection import Connection, describe_error
 
 # librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
 _TIMESTAMP_TYPES = pa.array([None, "create", "log_append"], pa.string())
+READERS = ("native", "python")
 
 
 @dataclass
@@ -38,6 +46,7 @@ class ReadOptions:
     batch_size: int
     max_rate: float | None  # MB/s for this reader
     timeout: float
+    reader: str = "python"  # "native" or "python" (choose_reader)
     mask: dict | None = None  # Masker.to_options(): masking before anything is written (evkit/share/mask.py)
 
 
@@ -48,6 +57,7 @@ class _PartitionState:
         self.task = task
         self.remaining = remaining
         self.writer: PartitionFileWriter | None = None
+        self.schema_ids: dict[str, dict[str, int]] = {}  # of the open file
         self.tp = TopicPartition(task.topic, task.partition)
 
     @property
@@ -65,7 +75,8 @@ class PartitionReader:
 
     def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress,
                  on_commit: Callable[[CommittedFile], None]):
-        self.conn, self.consumer, self.out, self.options = conn, conn.consumer, out, options
+        self.conn, self.out, self.options = conn, out, options
+        self.consumer = open_source(conn, options.reader)
         self.progress, self.on_commit = progress, on_commit
         self.states = {(t.topic, t.partition): _PartitionState(t, [list(i) for i in t.read]) for t in tasks}
         self.bytes = 0
@@ -83,12 +94,12 @@ class PartitionReader:
         max_rate_bytes = self.options.max_rate * 1e6 if self.options.max_rate else None
         started = last_progress = time.monotonic()
         while any(not s.done for s in self.states.values()):
-            messages = self.consumer.consume(self.options.batch_size, timeout=0.5)
-            if messages and self._handle(messages):
+            count, *consumed = self.consumer.consume_tables(self.options.batch_size, timeout=0.5)
+            if count and self._handle(*consumed):
                 last_progress = time.monotonic()
-            if len(messages) < self.options.batch_size and self._check_positions():
+            if count < self.options.batch_size and self._check_positions():
                 last_progress = time.monotonic()
-            self.conn.raise_for_errors()
+            self.consumer.raise_for_errors()
             waited = time.monotonic() - last_progress
             if waited > self.options.timeout:
                 raise BrokerUnreachable(
@@ -102,33 +113,23 @@ class PartitionReader:
                 if ahead > 0:
                     time.sleep(ahead)
 
-    def _handle(self, messages: list) -> bool:
-        """Route one consumed batch; True if any partition moved forward.
+    def _handle(self, tables: list, eofs: list, errors_: list) -> bool:
+        """Route one consumed batch (per-partition tables, partition EOFs, message errors); True if
+        any partition moved forward.
 
         A partition-EOF event follows its partition's last messages in the batch, so it is acted on
         only after the batch's records are written.
         """
-        errors_ = list(map(Message.error, messages))
-        eofs = []
-        if any(err is not None for err in errors_):
-            data = []
-            for msg, err in zip(messages, errors_):
-                if err is None:
-                    data.append(msg)
-                elif err.code() == RdKafkaError._PARTITION_EOF:
-                    eofs.append(msg)
-                else:
-                    self._raise_message_error(err, msg)
-            messages = data
+        for err, topic, partition in errors_:
+            self._raise_message_error(err, topic, partition)
         moved = False
-        if messages:
-            for key, part in split_by_partition(messages_table(messages)):
-                state = self.states.get(key)
-                if state is not None and not state.done:
-                    moved |= self._write(state, part)
-        for eof in eofs:
-            state = self.states.get((eof.topic(), eof.partition()))
-            if state and not state.done and eof.offset() >= state.interval_end:
+        for key, part in tables:
+            state = self.states.get(key)
+            if state is not None and not state.done:
+                moved |= self._write(state, part)
+        for topic, partition, offset in eofs:
+            state = self.states.get((topic, partition))
+            if state and not state.done and offset >= state.interval_end:
                 self._finish_interval(state)
                 moved = True
         return moved
@@ -146,6 +147,7 @@ class PartitionReader:
             state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, cursor,
                                                run_id=self.options.run_id, schema=self.schema)
         state.writer.write(self.masker.apply(part) if self.masker else part)
+        merge_ids(state.schema_ids, schema_ids(part))  # before masking: ids are not secrets
         data_bytes = (pc.sum(part.column("value_size")).as_py() or 0) + (pc.sum(part.column("key_size")).as_py() or 0)
         self.bytes += data_bytes
         self.progress.update(last + 1 - cursor, records=part.num_rows, data_bytes=data_bytes)
@@ -183,11 +185,12 @@ class PartitionReader:
             self.consumer.pause([state.tp])
 
     def _commit(self, state: _PartitionState, end: int) -> None:
-        self.on_commit(state.writer.commit(end))
+        committed = state.writer.commit(end)
+        committed.schema_ids, state.schema_ids = state.schema_ids, {}
+        self.on_commit(committed)
         state.writer = None
 
-    def _raise_message_error(self, err, msg) -> None:
-        topic, partition = msg.topic(), msg.partition()
+    def _raise_message_error(self, err: RdKafkaError, topic: str, partition: int) -> None:
         if err.code() in (RdKafkaError._AUTO_OFFSET_RESET, RdKafkaError.OFFSET_OUT_OF_RANGE):
             raise OffsetOutOfRange(
                 f"{topic}[{partition}]: offsets were deleted while the dump was reading them "
@@ -203,6 +206,69 @@ class PartitionReader:
             if state.writer is not None:
                 state.writer.abort()
                 state.writer = None
+
+    def close(self) -> None:
+        """Close the reader's own consumer (the native one; the Python reader's is the connection's)."""
+        self.consumer.close()
+
+
+def choose_reader(reader: str | None) -> str:
+    """The reader a dump uses: `reader` ("native" or "python"), else $EVKIT_READER, else native where it
+    is built (a C compiler at install time) and python elsewhere."""
+    from .native import native_module
+
+    chosen = reader or os.environ.get("EVKIT_READER") or ("native" if native_module() else "python")
+    if chosen not in READERS:
+        raise UsageError(f"--reader must be one of {', '.join(READERS)}, not {chosen!r}")
+    if chosen == "native" and native_module() is None:
+        raise UsageError("--reader native: the native reader is not built here (it needs a C compiler when "
+                         "evkit is installed: pip install again with gcc); use --reader python")
+    return chosen
+
+
+def open_source(conn: Connection, reader: str):
+    """What the consume loop fetches from: the native consumer, or the connection's confluent-kafka one."""
+    if reader == "native":
+        from .native import NativeSource
+
+        return NativeSource(conn)
+    return PythonSource(conn)
+
+
+class PythonSource:
+    """The Python reader: confluent-kafka's Consumer (the connection's), one `Message` per record,
+    each field of a batch pulled with one C-level map and turned into Arrow columns."""
+
+    name = "python"
+
+    def __init__(self, conn: Connection):
+        self.conn, self.consumer = conn, conn.consumer
+        self.assign, self.seek, self.pause, self.position = (
+            self.consumer.assign, self.consumer.seek, self.consumer.pause, self.consumer.position)
+
+    def consume_tables(self, max_records: int, timeout: float):
+        """(count, [((topic, partition), table)], [(topic, partition, eof offset)], [(error, topic, partition)])."""
+        messages = self.consumer.consume(max_records, timeout=timeout)
+        errors_ = list(map(Message.error, messages))
+        eofs, failures = [], []
+        if any(err is not None for err in errors_):
+            data = []
+            for msg, err in zip(messages, errors_):
+                if err is None:
+                    data.append(msg)
+                elif err.code() == RdKafkaError._PARTITION_EOF:
+                    eofs.append((msg.topic(), msg.partition(), msg.offset()))
+                else:
+                    failures.append((err, msg.topic(), msg.partition()))
+            messages = data
+        tables = list(split_by_partition(messages_table(messages))) if messages else []
+        return len(messages) + len(eofs) + len(failures), tables, eofs, failures
+
+    def raise_for_errors(self) -> None:
+        self.conn.raise_for_errors()
+
+    def close(self) -> None:
+        """The connection closes its consumer."""
 
 
 def messages_table(messages: list) -> pa.Table:

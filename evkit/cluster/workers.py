@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import selectors
 import signal
@@ -26,12 +27,16 @@ from ..store.manifest import CommittedFile
 from .connection import Connection
 from .reader import PartitionReader, ReadOptions, ReadTask
 
+log = logging.getLogger("evkit.dump")
+
 
 def read(conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, *, workers: int,
          progress: Progress, on_commit: Callable[[CommittedFile], None]) -> None:
     """Read every task into `out`, on `conn` in this process or split across `workers` processes;
     `on_commit` gets each committed file as it is committed (so a failed run still lists them)."""
     groups = _balance(tasks, workers)
+    log.info("reading with the %s reader in %s", options.reader,
+             "this process" if len(groups) <= 1 else f"{len(groups)} worker processes")
     if len(groups) <= 1:
         conn.size_for(len(tasks))
         reader = PartitionReader(conn, out, tasks, options, progress, on_commit)
@@ -42,6 +47,7 @@ def read(conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOption
             reader.abort()
             raise
         finally:
+            reader.close()
             progress.close()
         return
     _read_in_workers(conn.config, conn.isolation, out, groups, options, progress, on_commit)
@@ -94,6 +100,7 @@ def _worker_main() -> int:
         reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events,
                                  lambda committed: events._send({"committed": committed.to_json()}))
         reader.run()
+        reader.close()
         conn.close()
     except (EvkitError, OSError) as exc:
         reader and reader.abort()

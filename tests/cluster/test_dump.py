@@ -31,6 +31,7 @@ def keyed_records(count: int, partitions: int = 1) -> list[dict]:
              "timestamp": BASE_TS + i * 1000} for i in range(count)]
 
 
+@pytest.mark.usefixtures("reader")
 def test_every_field_is_dumped_byte_exact(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=1)
     records = [
@@ -59,6 +60,7 @@ def test_every_field_is_dumped_byte_exact(bootstrap, make_topic, tmp_path):
     assert (part["start"], part["end"], part["records"], part["skipped"], part["complete"]) == (0, 4, 4, [], True)
 
 
+@pytest.mark.usefixtures("reader")
 def test_log_append_time_topic_keeps_the_broker_timestamp(bootstrap, make_topic, tmp_path):
     topic = make_topic(config={"message.timestamp.type": "LogAppendTime"})
     before = int(time.time() * 1000)
@@ -70,6 +72,7 @@ def test_log_append_time_topic_keeps_the_broker_timestamp(bootstrap, make_topic,
     assert manifest["topics"][topic]["configs"]["message.timestamp.type"] == "LogAppendTime"
 
 
+@pytest.mark.usefixtures("reader")
 def test_ranges_by_offset_last_n_time_and_per_partition_override(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(40, partitions=2))  # 20 per partition, offsets 0..19
@@ -87,8 +90,9 @@ def test_ranges_by_offset_last_n_time_and_per_partition_override(bootstrap, make
     assert dumped("partitions_only", **{"start": 19}) == [(0, 19), (1, 19)]
 
 
+@pytest.mark.usefixtures("reader")
 def test_relative_time_and_regex_over_several_topics(bootstrap, make_topic, tmp_path):
-    prefix = f"rel-{os.getpid()}"
+    prefix = f"rel-{os.urandom(4).hex()}"  # unique per run: the regex must match only this test's topics
     first, second = make_topic(prefix=prefix), make_topic(prefix=prefix, partitions=2)
     now = int(time.time() * 1000)
     produce(bootstrap, first, [{"key": b"old", "value": b"1", "timestamp": now - 3 * 3_600_000},
@@ -111,6 +115,7 @@ def transactional_topic(bootstrap: str, topic: str) -> None:
         (producer.commit_transaction if commit else producer.abort_transaction)(30)
 
 
+@pytest.mark.usefixtures("reader")
 def test_transactions_under_both_isolation_levels(bootstrap, make_topic, tmp_path):
     topic = make_topic()
     transactional_topic(bootstrap, topic)
@@ -127,6 +132,7 @@ def test_transactions_under_both_isolation_levels(bootstrap, make_topic, tmp_pat
     assert everything["partitions"][0]["skipped"] == [[3, 4], [6, 7], [8, 9]]
 
 
+@pytest.mark.usefixtures("reader")
 def test_empty_partitions_and_a_range_ending_in_markers_finish(bootstrap, make_topic, tmp_path):
     empty = make_topic(partitions=3)
     manifest = evkit.dump(bootstrap=bootstrap, out=tmp_path / "empty", topics=[empty], quiet=True, timeout=10).to_json()
@@ -142,6 +148,7 @@ def test_empty_partitions_and_a_range_ending_in_markers_finish(bootstrap, make_t
     assert [(p["start"], p["end"], p["records"], p["skipped"]) for p in manifest["partitions"]] == [(7, 9, 1, [[8, 9]])]
 
 
+@pytest.mark.usefixtures("reader")
 def test_compacted_topic_dumps_what_the_log_holds(bootstrap, make_topic, tmp_path):
     topic = make_topic(config={"cleanup.policy": "compact"})
     produce(bootstrap, topic, [{"key": b"a", "value": b"1"}, {"key": b"a", "value": b"2"}, {"key": b"b", "value": None}])
@@ -150,6 +157,7 @@ def test_compacted_topic_dumps_what_the_log_holds(bootstrap, make_topic, tmp_pat
     assert manifest["topics"][topic]["configs"]["cleanup.policy"] == "compact"
 
 
+@pytest.mark.usefixtures("reader")
 def test_rerun_adds_nothing_and_a_later_end_appends_only_new_offsets(bootstrap, make_topic, tmp_path, capsys):
     topic = make_topic()
     produce(bootstrap, topic, keyed_records(10))
@@ -236,6 +244,7 @@ def test_resuming_a_plan_saved_without_end_fixed_at_uses_the_run_start(bootstrap
     assert [r["offset"] for r in dataset_rows(out)] == [0, 1, 2, 0, 1, 2]
 
 
+@pytest.mark.usefixtures("reader")
 def test_files_roll_by_size_and_each_names_its_range(bootstrap, make_topic, tmp_path):
     topic = make_topic()
     produce(bootstrap, topic, [{"key": b"k", "value": os.urandom(1000)} for _ in range(300)])
@@ -249,6 +258,7 @@ def test_files_roll_by_size_and_each_names_its_range(bootstrap, make_topic, tmp_
     assert [r["offset"] for r in dataset_rows(tmp_path / "ds")] == list(range(300))
 
 
+@pytest.mark.usefixtures("reader")
 def test_worker_processes_write_the_same_rows_as_one_process(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=3)
     produce(bootstrap, topic, [{"key": str(i).encode(), "value": os.urandom(50), "partition": i % 3,
@@ -261,6 +271,7 @@ def test_worker_processes_write_the_same_rows_as_one_process(bootstrap, make_top
     assert all(p["complete"] for p in three["partitions"])
 
 
+@pytest.mark.usefixtures("reader")
 @pytest.mark.parametrize("workers", ["1", "3"])
 def test_kill_9_then_resume_gives_exactly_the_rows_of_a_clean_dump(bootstrap, make_topic, tmp_path, workers):
     topic = make_topic(partitions=3)
@@ -313,6 +324,7 @@ def _wait_for_no_process_writing(out) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.usefixtures("reader")
 def test_dump_never_joins_a_group_nor_commits_offsets(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(20, partitions=2))
@@ -327,6 +339,7 @@ def test_dump_never_joins_a_group_nor_commits_offsets(bootstrap, make_topic, tmp
         assert all(tp.topic != topic for tp in offsets.topic_partitions)
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_secret_given_with_X_reaches_no_output_file(bootstrap, make_topic, tmp_path):
     topic = make_topic()
     produce(bootstrap, topic, keyed_records(3))
@@ -399,6 +412,7 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(bootstrap, make_topic
     assert unreachable.stderr.startswith("evkit: error: no broker at 127.0.0.1:9 answered within 2s")
 
 
+@pytest.mark.usefixtures("reader")
 def test_cli_and_api_write_the_same_rows(bootstrap, make_topic, tmp_path):
     topic = make_topic(partitions=2)
     produce(bootstrap, topic, keyed_records(50, partitions=2))
