@@ -43,6 +43,10 @@ class OffsetOutOfRange(ClusterError):
     """A requested start offset lies below the low watermark: that data is already deleted."""
 
 
+class RegistryError(EvkitError):
+    """A Schema Registry that cannot be reached, refuses the credentials, or fails a request."""
+
+
 class DatasetError(EvkitError):
     """A dataset directory is corrupt, incomplete, tampered with, or holds another dump."""
 
@@ -55,6 +59,7 @@ __all__ = [
     "EvkitError",
     "NotAuthorized",
     "OffsetOutOfRange",
+    "RegistryError",
     "UnknownTopic",
     "UsageError",
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..partitioning import checks as hashchecks
+from ..schemas import compat
 
 if TYPE_CHECKING:
     import duckdb
@@ -90,6 +91,8 @@ register(Check("size", "values over max_bytes; documents that keep growing from 
 register(Check("rate", "the analyst's [rates.*]: more than max events of a group in a sliding window"))
 register(Check("flow", "the analyst's [flows.*]: causes whose effect is missing, pending, late or repeated; orphan effects"))
 register(Check("custom", "the analyst's [rules.*]: custom SQL queries reported as findings"))
+register(Check("schema_drift", "JSON structures and registry schemas that change mid-stream: fields added, removed, retyped",
+               params={"min_expected": 10}, prepare=compat.register_schema_changes))
 register(Check("partition_count_change", "keys placed for an earlier, smaller partition count: the topic grew",
                params={"min_records": 20}, after=("partitioner",)))
 

@@ -77,6 +77,7 @@ class Analysis:
         con.execute("CREATE TABLE topics AS SELECT * FROM topics_arrow")
         con.unregister("topics_arrow")
         con.execute(f"CREATE VIEW records AS {self._records_sql(manifests)}")
+        self.use("wire")  # the Schema Registry framing of keys and values, derived in SQL (sql/wire.sql)
         # a record's producer: the last value of its producer header (the partitioner check's parameter), as text
         con.execute("CREATE MACRO producer_of(headers) AS try(decode(struct_extract(list_filter(headers, "
                     "lambda h: h.key = getvariable('partitioner_producer_header'))[-1], 'value')))")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._progress import bar
 from ..errors import DatasetError
+from ..schemas.store import check_stored
 from ..store.files import sha256_file
 from ..store.layout import data_files, file_metadata, read_identity
 from ..store.manifest import FileEntry, Manifest, read_manifests
@@ -80,6 +81,7 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
             _check_file(path, entry, run_id, verify)
             shown.update(entry.bytes)
         list(pool.map(check_one, sorted(listed.items())))
+    check_stored(root, manifests, verify=bool(verify))  # the schemas the runs stored, if any
     return LoadedDataset(root, identity["cluster_id"], manifests, sorted(listed), ignored)
 
 

@@ -294,16 +294,11 @@ class Platform:
         return {"events": [e for e in self.events if e.topic == "accounts" and e.subject == str(HEAVY_BETTOR)]}
 
     def inject_schema_change(self) -> dict:
-        """From minute 10 the odds engine v2 sends `price` as a string; from minute 8 the scout feed
-        adds `var_review`."""
-        changed = []
-        for event in self.events:
-            if event.topic == "odds-updates" and event.event_ms >= self.at(10):
-                event.data["price"] = f"{event.data['price']:.2f}"
-                changed.append(event)
-            elif event.topic == "match-events" and event.event_ms >= self.at(8):
-                event.data["var_review"] = event.type in ("goal", "card") and self.rng.random() < 0.3
-                changed.append(event)
+        """One deploy: from minute 10 the odds engine v2 sends `price` as a string and adds `currency`."""
+        changed = [e for e in self.events if e.topic == "odds-updates" and e.event_ms >= self.at(10)]
+        for event in changed:
+            event.data["price"] = f"{event.data['price']:.2f}"
+            event.data["currency"] = "EUR"
         return {"events": changed}
 
     def inject_republished_range(self) -> dict:

@@ -14,10 +14,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DatasetError
 from ..store.files import atomic_write_json, sha256_file
 from ..store.layout import META_DIR
+
+if TYPE_CHECKING:
+    from ..store.manifest import Manifest
 
 SCHEMAS_DIR = f"{META_DIR}/schemas"
 SCHEMA_TYPES = ("AVRO", "PROTOBUF", "JSON")
@@ -93,6 +97,21 @@ def read_schema(path: Path) -> StoredSchema:
             raise _damaged(path, "a reference without a valid name, subject and version")
         references.append(Reference(ref["name"], ref["subject"], ref["version"]))
     return StoredSchema(obj["id"], obj["subject"], obj["version"], obj["schema_type"], obj["schema"], tuple(references))
+
+
+def check_stored(root: str | Path, manifests: list[Manifest], *, verify: bool = True) -> None:
+    """Every schema file a run recorded is there and, with `verify`, holds what was written (sha256);
+    every stored file is a valid schema. DatasetError (one line) otherwise."""
+    for manifest in manifests:
+        for name, sha256 in ((manifest.schemas or {}).get("stored") or {}).items():
+            path = schema_path(root, int(name))
+            if not path.exists():
+                raise DatasetError(f"{path}: listed by dump run {manifest.run_id} but missing; the dataset was "
+                                   "modified after the dump")
+            if verify and sha256_file(path) != sha256:
+                raise DatasetError(f"{path}: sha256 differs from what dump run {manifest.run_id} recorded; the schema "
+                                   "file was changed or corrupted")
+    load_schemas(root)
 
 
 def referenced(schema: StoredSchema, schemas: dict[int, StoredSchema]) -> list[StoredSchema]:

@@ -40,6 +40,7 @@ class CommittedFile:
     entry: FileEntry
     skipped: list[list[int]]
     data_bytes: int
+    schema_ids: dict[str, dict[str, int]] = field(default_factory=dict)  # records per schema id of key/value
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -125,6 +126,7 @@ class Manifest:
     plan: list[dict] | None = None
     partitions: list[PartitionEntry] = field(default_factory=list)
     format: int = FORMAT_VERSION
+    schemas: dict | None = None  # registry schemas met: {"registry", "seen", "stored", "unknown"} (docs/dataset-format.md)
     masking: dict | None = None  # evkit/share/mask.py: the rules and key fingerprint of a masked run
 
     @property
@@ -143,6 +145,8 @@ class Manifest:
                "topics": self.topics}
         if self.plan is not None:
             obj["plan"] = self.plan
+        if self.schemas is not None:
+            obj["schemas"] = self.schemas
         if self.masking is not None:
             obj["masking"] = self.masking
         return obj | {"partitions": [p.to_json() for p in self.partitions],
@@ -166,6 +170,8 @@ def read_manifests(root: Path) -> list[Manifest]:
         except ValueError as exc:
             raise DatasetError(f"{path}: manifest is not valid JSON ({exc})") from None
         require_shape(path, obj, _MANIFEST_SHAPE, "the manifest")
+        if "schemas" in obj:
+            require_shape(path, obj["schemas"], _SCHEMAS_SHAPE, "schemas")
         for i, part in enumerate(obj["partitions"]):
             require_shape(path, part, _PARTITION_SHAPE, f"partitions[{i}]")
             for j, entry in enumerate(part["files"]):
@@ -177,6 +183,7 @@ def read_manifests(root: Path) -> list[Manifest]:
 # The fields (and types) of a manifest that dump and open rely on.
 _MANIFEST_SHAPE = {"run_id": str, "status": str, "cluster_id": str, "partitions": list}
 _PARTITION_SHAPE = {"topic": str, "partition": int, "start": int, "end": int, "files": list}
+_SCHEMAS_SHAPE = {"seen": dict, "stored": dict, "unknown": dict}
 _FILE_SHAPE = {"path": str, "start": int, "end": int, "rows": int, "bytes": int, "sha256": str}
 
 

@@ -1,0 +1,114 @@
+"""Which registry schemas a batch of records names, counted with Arrow compute (no Python per record).
+
+The framings (docs/schema-registry.md), in the order a deserializer looks at them:
+
+* a `__key_schema_id` / `__value_schema_id` header (confluent-kafka's header mode): magic byte 0 and
+  a 4-byte id, or magic byte 1 and a 16-byte GUID; the key or value is then the bare payload;
+* an `apicurio.key.contentId` / `apicurio.value.contentId` header (Apicurio's serdes with headers on):
+  an 8-byte big-endian id, the id the Confluent-compatible API serves; `apicurio.*.globalId` is
+  Apicurio's own version id, which that API cannot look up;
+* a prefix: magic byte 0 and the 4-byte big-endian id (Protobuf then adds its message indexes), or
+  magic byte 1 and a 16-byte GUID;
+* anything else is plain.
+
+Ids are counted under strings: `"12"` for a registry id, `"guid:<uuid>"`, `"apicurio-global:<n>"`.
+The analysis derives the same per record in SQL (evkit/analysis/sql/wire.sql); a test holds the two equal.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+FIELDS = ("key", "value")
+GUID_PREFIX = "guid:"
+APICURIO_GLOBAL_PREFIX = "apicurio-global:"
+
+
+def header_names(field: str) -> tuple[str, str, str]:
+    """The headers that carry `field`'s schema id, strongest first."""
+    return f"__{field}_schema_id", f"apicurio.{field}.contentId", f"apicurio.{field}.globalId"
+
+
+def schema_ids(table: pa.Table) -> dict[str, dict[str, int]]:
+    """Records per schema id of the key and of the value of a record table (RECORD_SCHEMA columns
+    `key`, `value`, `headers`): `{"key": {...}, "value": {"3": 120, "4": 7}}`, fields without ids left out."""
+    headers = table.column("headers").combine_chunks()
+    found = {}
+    for field in FIELDS:
+        counts = _field_ids(table.column(field).combine_chunks(), headers, field)
+        if counts:
+            found[field] = dict(sorted(counts.items(), key=lambda item: _id_order(item[0])))
+    return found
+
+
+def merge_ids(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Add the counts of `more` into `total` (both as `schema_ids` returns them); return `total`."""
+    for field, counts in more.items():
+        merged = Counter(total.get(field, {}))
+        merged.update(counts)
+        total[field] = dict(sorted(merged.items(), key=lambda item: _id_order(item[0])))
+    return total
+
+
+def registry_id(name: str) -> int | None:
+    """The registry id an id string names (`"12"` -> 12), None for a GUID or an Apicurio global id."""
+    return int(name) if name.isdigit() else None
+
+
+def _id_order(name: str) -> tuple:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def _field_ids(values: pa.Array, headers: pa.Array, field: str) -> Counter:
+    counts: Counter = Counter()
+    claimed = np.zeros(len(values), bool)  # rows whose id came from a header: their bytes are the bare payload
+    flat = pc.list_flatten(headers)
+    if len(flat):
+        parents = pc.list_parent_indices(headers).to_numpy()
+        keys, header_values = flat.field("key"), flat.field("value")
+        for name in header_names(field):
+            hit = pc.and_(pc.fill_null(pc.equal(keys, name), False), pc.is_valid(header_values))
+            if not pc.any(hit).as_py():
+                continue
+            where = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+            rows, first = np.unique(parents[where], return_index=True)  # the first such header of a row
+            fresh = ~claimed[rows]
+            claimed[rows] = True
+            chosen = header_values.take(pa.array(where[first][fresh]))
+            for item in pc.value_counts(chosen).to_pylist():
+                name_of = _header_id(name, item["values"], field)
+                if name_of is not None:
+                    counts[name_of] += item["counts"]
+    rest = values.filter(pa.array(~claimed)) if claimed.any() else values
+    first_byte = pc.binary_slice(rest, 0, 1)
+    lengths = pc.binary_length(rest)
+    for magic, size in ((b"\x00", 5), (b"\x01", 17)):
+        framed = pc.fill_null(pc.and_(pc.equal(first_byte, pa.scalar(magic, pa.binary())),
+                                      pc.greater_equal(lengths, size)), False)
+        if pc.any(framed).as_py():
+            for item in pc.value_counts(pc.binary_slice(rest.filter(framed), 0, size)).to_pylist():
+                counts[_prefix_id(item["values"])] += item["counts"]
+    return counts
+
+
+def _prefix_id(prefix: bytes) -> str:
+    """The id string of a 5-byte (magic 0) or 17-byte (magic 1) prefix."""
+    if prefix[0] == 0:
+        return str(int.from_bytes(prefix[1:5], "big"))
+    return GUID_PREFIX + str(uuid.UUID(bytes=prefix[1:17]))
+
+
+def _header_id(name: str, value: bytes, field: str) -> str | None:
+    """The id string a schema-id header holds; None for a value in no known encoding."""
+    if name == f"__{field}_schema_id":
+        if len(value) >= 5 and value[0] == 0 or len(value) >= 17 and value[0] == 1:
+            return _prefix_id(value)
+        return None
+    if len(value) not in (4, 8):
+        return None
+    number = int.from_bytes(value, "big")
+    return str(number) if name.endswith(".contentId") else f"{APICURIO_GLOBAL_PREFIX}{number}"
