@@ -2,6 +2,10 @@
 sources read, and every value that does not decode is counted in field_coverage.undecodable."""
 from __future__ import annotations
 
+import io
+import json
+
+import fastavro
 import pytest
 
 import evkit
@@ -62,3 +66,38 @@ def test_an_unknown_format_or_a_path_the_format_has_not_is_a_usage_error(tmp_pat
     with pytest.raises(evkit.UsageError) as error:
         evkit.open(root, config=config, quiet=True)
     assert str(error.value) == message
+
+
+def avro_value(schema_id: int, seq: int) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(BET), {"bet_id": f"b{seq}", "seq": seq, "ts": BASE_MS + seq})
+    return b"\x00" + schema_id.to_bytes(4, "big") + out.getvalue()
+
+
+BET = {"type": "record", "name": "Bet", "fields": [{"name": "bet_id", "type": "string"}, {"name": "seq", "type": "long"},
+                                                   {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}
+
+
+@pytest.mark.parametrize("value_format", ["auto", "avro"])
+def test_framed_avro_values_decode_and_every_failure_is_counted_with_its_reason(tmp_path, value_format):
+    """Stored schema 3 only: a truncated payload is corrupt, id 9 is unknown, a JSON value is read as
+    JSON by `auto` and has the wrong magic byte for `avro`; the values after a corrupt one still decode."""
+    values = [avro_value(3, 0), avro_value(3, 1)[:-2], avro_value(3, 2), avro_value(9, 3), b'{"bet_id": "j"}', None]
+    root = write(tmp_path / "ds", rows(values))
+    (root / "_evkit" / "schemas").mkdir()
+    (root / "_evkit" / "schemas" / "3.json").write_text(json.dumps(
+        {"id": 3, "subject": "t-value", "version": 1, "schema_type": "AVRO", "schema": json.dumps(BET),
+         "references": []}))
+    config = {"topics": {"t": {"value_format": value_format, "event_id": "$.bet_id", "event_time": "$.ts"}}}
+    with evkit.open(root, config=config, quiet=True) as analysis:
+        assert analysis.sql('SELECT event_id, epoch_ms(event_time) FROM events ORDER BY "offset"').fetchall() == [
+            ("b0", BASE_MS), (None, None), ("b2", BASE_MS + 2), (None, None),
+            ("j" if value_format == "auto" else None, None), (None, None)]
+        assert analysis.sql('SELECT "offset", schema_id, reason FROM decode_failures ORDER BY "offset"').fetchall() == [
+            (1, 3, "corrupt_payload"), (3, 9, "unknown_schema_id")] + (
+            [] if value_format == "auto" else [(4, None, "wrong_magic_byte")])
+        undecodable = 2 if value_format == "auto" else 3
+        (detail,) = [f for (f,) in analysis.findings(["field_coverage"]).select("detail").fetchall() if "event_id" in f]
+        assert detail == (f"{undecodable + 1} of 6 records of t have no event_id ($.bet_id): {undecodable} undecodable "
+                          f"(corrupt_payload 1, unknown_schema_id 1{'' if value_format == 'auto' else ', wrong_magic_byte 1'}), "
+                          f"1 without it, 0 unparseable")

@@ -85,7 +85,7 @@ class _Converter:
             return pa.map_(self._single_type(entry.fields_by_name["key"], depth),
                            self._single_type(entry.fields_by_name["value"], depth))
         single = self._single_type(field, depth)
-        return pa.list_(single) if field.label == F.LABEL_REPEATED else single
+        return pa.list_(single) if field.is_repeated else single
 
     def value(self, message, depth: int = 0):
         name = message.DESCRIPTOR.full_name
@@ -104,7 +104,7 @@ class _Converter:
             if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
                 value_field = field.message_type.fields_by_name["value"]
                 row[field.name] = [(k, self._single(value_field, v, depth)) for k, v in current.items()]
-            elif field.label == F.LABEL_REPEATED:
+            elif field.is_repeated:
                 row[field.name] = [self._single(field, v, depth) for v in current]
             elif field.has_presence and not message.HasField(field.name):
                 row[field.name] = None
