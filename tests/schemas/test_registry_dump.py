@@ -48,6 +48,7 @@ WITH_MONEY = {"type": "record", "name": "Priced", "namespace": "evkit.test",
 REFUND = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "Refund", "type": "object",
           "properties": {"id": {"type": "string"}, "amount": {"type": "number"}}, "required": ["id"]}
 UNKNOWN_ID = 987654
+RAW = {"defaults": {"key_format": "raw", "value_format": "raw"}}  # the wire format is read from the bytes, undecoded
 
 
 def proto_classes(tag: str):
@@ -232,7 +233,7 @@ def test_the_dump_stores_every_schema_it_met_with_its_references(topics, with_re
 def test_sql_derives_the_same_wire_format_as_the_dump_counted(topics, with_registry):
     out, manifest = with_registry
     names, ids = topics["names"], topics["ids"]
-    with evkit.open(out, quiet=True) as ds:
+    with evkit.open(out, config=RAW, quiet=True) as ds:
         counted = ds.sql("SELECT topic, field, id, count(*) FROM (SELECT topic, 'key' AS field, key_schema_id AS id "
                          "FROM record_wire UNION ALL SELECT topic, 'value', value_schema_id FROM record_wire) "
                          "WHERE id IS NOT NULL GROUP BY ALL").fetchall()
@@ -290,7 +291,7 @@ def test_without_a_registry_the_ids_are_recorded_and_fetch_adds_the_schemas(topi
     assert rows[str(topics["ids"]["priced"])].split()[:7] == [
         str(topics["ids"]["priced"]), "stored", "AVRO", f"{names['avro']}-value", "5", "1", f"{names['avro']}/value"]
     # the dataset opens and checks with no registry at all
-    with evkit.open(out, quiet=True) as ds:
+    with evkit.open(out, config=RAW, quiet=True) as ds:
         assert ds.sql("SELECT count(*) FROM record_wire").fetchall() == [(12,)]
 
 
