@@ -14,18 +14,26 @@
 -- same in A and in B (a record moved within a partition flags itself and the record after its old
 -- place). Under content identity nothing can be `changed` but the timestamp.
 
-CREATE OR REPLACE MACRO diff_ident(partition, off, key, value, headers, event_id) AS
-    CASE WHEN getvariable('diff_identity') = 'position' THEN 'p' || partition || '@' || off
-         WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN 'e' || event_id
-         ELSE 'c' || hash(key IS NULL, key, value IS NULL, value, headers) END;
+-- An identity is two numbers, so that matching joins integers: (partition, offset) by position,
+-- (-1, hash of the event id) by event id, (-2, hash of key, value and headers) by content. Two
+-- different records that share a 64-bit content hash would pair up and show as `changed`.
+CREATE OR REPLACE MACRO diff_ident_kind(partition, event_id) AS
+    CASE WHEN getvariable('diff_identity') = 'position' THEN partition
+         WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN -1 ELSE -2 END;
+CREATE OR REPLACE MACRO diff_ident_hash(off, key, value, headers, event_id) AS
+    CASE WHEN getvariable('diff_identity') = 'position' THEN off::UBIGINT
+         WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN hash(event_id)
+         ELSE hash(key IS NULL, key, value IS NULL, value, headers) END;
 
 CREATE OR REPLACE TABLE diff_pairs AS
 WITH a AS (
-    SELECT *, row_number() OVER (PARTITION BY topic, ident ORDER BY partition, "offset") AS copy
-    FROM (SELECT *, diff_ident(partition, "offset", key, value, headers, event_id) AS ident FROM diff_a)
+    SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
+    FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
+                 diff_ident_hash("offset", key, value, headers, event_id) AS ident_hash FROM diff_a)
 ), b AS (
-    SELECT *, row_number() OVER (PARTITION BY topic, ident ORDER BY partition, "offset") AS copy
-    FROM (SELECT *, diff_ident(partition, "offset", key, value, headers, event_id) AS ident FROM diff_b)
+    SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
+    FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
+                 diff_ident_hash("offset", key, value, headers, event_id) AS ident_hash FROM diff_b)
 )
 SELECT coalesce(a.topic, b.topic) AS topic,
        a.partition AS a_partition, a."offset" AS a_offset, b.partition AS b_partition, b."offset" AS b_offset,
@@ -37,15 +45,17 @@ SELECT coalesce(a.topic, b.topic) AS topic,
        CASE WHEN a.value IS DISTINCT FROM b.value THEN a.value END AS a_value,
        CASE WHEN a.value IS DISTINCT FROM b.value THEN b.value END AS b_value,
        a.timestamp AS a_timestamp, b.timestamp AS b_timestamp
-FROM a FULL OUTER JOIN b USING (topic, ident, copy);
+FROM a FULL OUTER JOIN b USING (topic, ident_kind, ident_hash, copy);
 
--- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's.
-CREATE OR REPLACE VIEW diff_order AS
+-- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's; only the
+-- pairs whose predecessors differ are kept.
+CREATE OR REPLACE TABLE diff_order AS
 SELECT topic, a_partition, a_offset,
        lag(a_offset) OVER (PARTITION BY topic, a_partition ORDER BY a_offset) AS before_in_a,
        lag(a_offset) OVER (PARTITION BY topic, b_partition ORDER BY b_offset) AS before_in_b
 FROM diff_pairs
-WHERE a_partition = b_partition;
+WHERE a_partition = b_partition
+QUALIFY before_in_a IS DISTINCT FROM before_in_b;
 
 CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
     try(CASE WHEN json_type(try(decode(a))) = 'OBJECT' AND json_type(try(decode(b))) = 'OBJECT' THEN
@@ -55,7 +65,7 @@ CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
             lambda k: 'value.$.' || k)
     END);
 
-CREATE OR REPLACE VIEW diff_rows AS
+CREATE OR REPLACE TABLE diff_rows AS
 SELECT kind, topic, a_partition, a_offset, b_partition, b_offset, key, event_id, fields,
        CASE kind
            WHEN 'only_in_a' THEN format('{}/{}@{} is only in A', topic, a_partition, a_offset)
@@ -86,7 +96,6 @@ FROM (
     UNION ALL
     SELECT 'moved', p.topic, p.a_partition, p.a_offset, p.b_partition, p.b_offset, p.key, p.event_id, []::VARCHAR[]
     FROM diff_pairs p JOIN diff_order o USING (topic, a_partition, a_offset)
-    WHERE o.before_in_a IS DISTINCT FROM o.before_in_b
 );
 
 -- Per topic: records on each side, pairs matched, and each kind of difference.
