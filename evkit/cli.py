@@ -134,6 +134,8 @@ def demo_command(**options) -> int:
               help="native: Arrow buffers filled in C; python: confluent-kafka. Default: native where it is built "
               "($EVKIT_READER overrides); `evkit -v dump` names the reader in use.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and stop.")
+@click.option("--schema-registry", metavar="URL", help="Store every registry schema the records name in the dataset "
+              "(settings: -X schema.registry.basic.auth.user.info=..., docs/schema-registry.md).")
 @click.option("--mask", type=click.Path(dir_okay=False), help="Mask rules (TOML, docs/sharing.md) applied before writing.")
 @click.option("--mask-key-file", type=click.Path(dir_okay=False), help="File holding the HMAC key for --mask.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress output, no summary line.")
@@ -273,6 +275,40 @@ def diff_command(a, b, output_format, topic_map, fields, ignore_headers, **optio
     else:
         click.echo(result.to_text())
     return result.exit_code
+
+
+@cli.group("schemas")
+def schemas_group() -> None:
+    """The Schema Registry schemas a dataset stores (docs/schema-registry.md)."""
+
+
+@schemas_group.command("fetch")
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--schema-registry", metavar="URL", help="The registry (or schema.registry.url in -X/-F).")
+@click.option("-X", "client_config", multiple=True, metavar="KEY=VALUE",
+              help="schema.registry.* setting, e.g. schema.registry.basic.auth.user.info=USER:PASSWORD. Repeatable.")
+@click.option("-F", "client_config_file", type=click.Path(dir_okay=False), help="Properties file (as evkit dump's -F).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def schemas_fetch_command(dataset, client_config, **options) -> int:
+    """Fetch and store the schemas of every registry id DATASET's records name (with their references)."""
+    from .schemas.fetch import fetch_schemas
+
+    result = fetch_schemas(dataset, client_config=list(client_config), **options)
+    unknown = ", ".join(f"{i} ({n:,} records)" for i, n in result["unknown"].items())
+    click.echo(f"{len(result['stored'])} schema(s) stored in {dataset}"
+               + (f"; ids unknown to the registry: {unknown}" if unknown else ""))
+    return 0
+
+
+@schemas_group.command("list")
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="Accepted as by every command; list prints only its table.")
+def schemas_list_command(dataset, quiet) -> int:
+    """Print the schema ids DATASET's records name and the schemas it stores."""
+    from .schemas.fetch import format_listing, list_schemas
+
+    click.echo(format_listing(list_schemas(dataset)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

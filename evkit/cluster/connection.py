@@ -26,7 +26,7 @@ from ..errors import (
 )
 
 REDACTED = "[redacted]"
-_SECRET = re.compile(r"password|passwd|secret|token|jaas|credential|private|\.pem$|oauthbearer\.config|sasl\.oauthbearer\.client", re.I)
+_SECRET = re.compile(r"password|passwd|secret|token|jaas|credential|private|user\.info|\.pem$|oauthbearer\.config|sasl\.oauthbearer\.client", re.I)
 # Settings evkit owns so that a dump never joins a group or commits an offset.
 READ_ONLY = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
 # Throughput and memory defaults (any -X overrides them). librdkafka's 1 MiB per-partition fetch

@@ -21,6 +21,9 @@ from .. import __version__
 from .._progress import Progress
 from .._text import utc_now
 from ..errors import DatasetError, EvkitError, UsageError
+from ..schemas.fetch import SchemaCollector, file_schema_ids
+from ..schemas.fetch import summary as schemas_summary
+from ..schemas.registry import open_registry, redact_settings, split_settings
 from ..store.files import remove_temporaries, write_failure
 from ..share.mask import Masker, check_dataset_masking, placement_modulus, read_key
 from ..share.mask import parse_rules as parse_mask_rules
@@ -29,7 +32,7 @@ from ..store.layout import covered_intervals, file_metadata, parse_file_name, pa
 from ..store.manifest import (CommittedFile, Manifest, PartitionEntry, masking_identity, read_committed,
                               read_manifests, write_manifest)
 from ..store.writer import new_run_id
-from .connection import Connection, redact, resolve_client_config
+from .connection import Connection, resolve_client_config
 from .plan import PartitionPlan, resolve_plan, restored_plan
 from .ranges import parse_position_spec, parse_topic
 from .reader import ReadOptions, ReadTask, choose_reader
@@ -59,6 +62,7 @@ def dump(
     workers: int | None = None,
     reader: str | None = None,
     dry_run: bool = False,
+    schema_registry: str | None = None,
     mask: str | Path | Mapping | None = None,
     mask_key: bytes | str | None = None,
     mask_key_file: str | Path | None = None,
@@ -80,6 +84,9 @@ def dump(
     with the `reader` "native" (Arrow buffers filled in C, the default where it is built) or "python". `mask` (rules,
     docs/sharing.md) with `mask_key`/`mask_key_file` masks every record before it is written. Nothing
     is printed; `quiet=True` also hides the progress bar.
+    `schema_registry` (a URL, or `schema.registry.url` in -X/-F, with `schema.registry.*` settings) is
+    checked before anything is read; every registry schema the records name is then fetched and
+    stored in the dataset (docs/schema-registry.md). Without it, the ids seen are still recorded.
     """
     if isolation not in ISOLATION_LEVELS:
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
@@ -98,6 +105,9 @@ def dump(
     start_spec = parse_position_spec(start, "beginning", now_ms=now_ms, option="--start")
     end_spec = parse_position_spec(end, "end", now_ms=now_ms, option="--end")
     settings = resolve_client_config(bootstrap, client_config=client_config, client_config_file=client_config_file)
+    registry = open_registry(schema_registry, settings)
+    if registry is not None:
+        registry.check()  # a registry that does not answer fails the dump before any record is read
     out = Path(out)
     request = {
         "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
@@ -108,7 +118,7 @@ def dump(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
 
-    conn = Connection(settings, isolation=isolation, timeout=timeout)
+    conn = Connection(split_settings(settings)[0], isolation=isolation, timeout=timeout)
     started_at = utc_now()
     try:
         metadata = conn.metadata()
@@ -134,7 +144,7 @@ def dump(
             run_id=run_id, status="running", cluster_id=cluster_id, request=request,
             tool={"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
                   "librdkafka": confluent_kafka.libversion()[0]},
-            client_config=redact(settings), isolation=isolation, started_at=started_at,
+            client_config=redact_settings(settings), isolation=isolation, started_at=started_at,
             plan=[asdict(p) for p in plans],
         )
         if dry_run:
@@ -162,19 +172,25 @@ def dump(
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
         committed: list[CommittedFile] = []
+        schemas = SchemaCollector(out, registry, unfinished and unfinished.schemas, tolerant=True)
+
+        def on_commit(item: CommittedFile) -> None:
+            committed.append(item)
+            schemas.add(item.topic, item.schema_ids)
+
         try:
             if any(t.read for t in tasks):
                 read(conn, out, tasks, options, workers=workers, progress=Progress(quiet=quiet),
-                     on_commit=committed.append)
+                     on_commit=on_commit)
         except BaseException as exc:
             manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             try:
-                _finish_manifest(out, manifest, plans, committed, conn, complete=False)
+                _finish_manifest(out, manifest, plans, committed, conn, schemas, complete=False)
             except OSError:
                 pass  # e.g. the disk is still full: the last "running" checkpoint stays and resumes the same
             raise
         manifest.status = "complete"
-        _finish_manifest(out, manifest, plans, committed, conn, complete=True)
+        _finish_manifest(out, manifest, plans, committed, conn, schemas, complete=True)
         return manifest
     except OSError as exc:  # disk full, read-only or no permission: something the user has to fix
         raise write_failure(out, exc) from None
@@ -194,7 +210,8 @@ def summary_line(manifest: Manifest, out: str | Path) -> str | None:
                 else f"nothing to read: {out} already holds every planned offset")
     if empty:
         return f"the range holds no records: {ranges}; recorded in {out}"
-    return f"dumped {manifest.records:,} records ({manifest.bytes / 1e6:,.1f} MB) to {out}"
+    schemas = schemas_summary(manifest.schemas)
+    return f"dumped {manifest.records:,} records ({manifest.bytes / 1e6:,.1f} MB) to {out}" + (f"; {schemas}" if schemas else "")
 
 
 def _positions(value, default: str) -> list[str]:
@@ -242,15 +259,19 @@ def _recorded(out: Path, plans: list[PartitionPlan]) -> bool:
 
 
 def _finish_manifest(out: Path, manifest: Manifest, plans: list[PartitionPlan], committed: list[CommittedFile],
-                     conn: Connection, *, complete: bool) -> None:
-    """Fill in per-partition results from the files this run committed and write the manifest."""
+                     conn: Connection, schemas: SchemaCollector, *, complete: bool) -> None:
+    """Fill in per-partition results from the files this run committed, and the schemas met, and
+    write the manifest."""
     by_partition: dict[tuple[str, int], list[CommittedFile]] = {}
     for item in committed:
         by_partition.setdefault((item.topic, item.partition), []).append(item)
     partitions = []
     for plan in plans:
         files = by_partition.get((plan.topic, plan.partition), [])
-        files += _earlier_attempts(out, manifest.run_id, plan, {item.entry.path for item in files})
+        earlier = _earlier_attempts(out, manifest.run_id, plan, {item.entry.path for item in files})
+        for item in earlier:
+            schemas.add(item.topic, item.schema_ids)
+        files += earlier
         watermarks_end = None
         if complete:  # a failed run must not wait a timeout per partition for a broker that may be gone
             try:
@@ -265,6 +286,7 @@ def _finish_manifest(out: Path, manifest: Manifest, plans: list[PartitionPlan], 
         entry.complete = not subtract(plan.read, [[f.start, f.end] for f in entry.files])
         partitions.append(entry)
     manifest.partitions = partitions
+    manifest.schemas = schemas.section()
     manifest.finished_at = utc_now()
     if complete and any(not p.complete for p in partitions):
         manifest.status = "failed"
@@ -281,5 +303,7 @@ def _earlier_attempts(out: Path, run_id: str, plan: PartitionPlan, known: set[st
                 or not any(s <= span[0] and span[1] <= e for s, e in plan.read)):
             continue
         if file_metadata(path).get("run_id") == run_id:
-            found.append(read_committed(out, path))
+            item = read_committed(out, path)
+            item.schema_ids = file_schema_ids(path)
+            found.append(item)
     return found
