@@ -26,8 +26,10 @@ FINDING_MARKERS = {  # one marker shape and colour per check, so no two checks l
     "size": ("o", "teal", "value size"),
     "flow": (">", "navy", "flow (missing/late/repeated)"),
     "field_coverage": ("1", "dimgray", "field coverage"),
+    "schema_drift": ("d", "darkgreen", "schema change"),
 }
 TOPIC_LANE = "{topic} (all partitions)"  # the lane of a topic's findings that name no one partition
+CAUSE_BANDS = ("gold", "lightskyblue", "lightgreen", "plum")  # the highlighted causes of a timeline
 
 
 def to_frame(data, columns: list[str]) -> pd.DataFrame:
@@ -68,11 +70,12 @@ def finding_lanes(findings, lane: str) -> pd.DataFrame:
 
 
 def timeline(events, findings=None, *, lane: str = "partition", time: str = "timestamp",
-             max_lanes: int = 40) -> plt.Figure:
+             max_lanes: int = 40, causes: list[dict] | None = None) -> plt.Figure:
     """Swimlanes: one row per topic/partition (or per entity with `lane="entity"`), a dot per event
     at its `time`, and each finding drawn on its lane at its first and last timestamp (per entity, on
     the lane named by the finding's key, which is the entity whenever the entity is the record key or
-    the check reports entities)."""
+    the check reports entities). `causes` (docs/causes.md, as `CheckReport.causes`) are highlighted:
+    a band over each one's time span, labelled with its number in the report."""
     columns = ["topic", "partition", time] if lane == "partition" else [lane, time]
     frame = to_frame(events, columns).dropna(subset=[time])
     frame["lane"] = lane_names(frame, lane)
@@ -89,6 +92,13 @@ def timeline(events, findings=None, *, lane: str = "partition", time: str = "tim
             stamps = pd.concat([group[["first_ts", "lane"]].rename(columns={"first_ts": "ts"}),
                                 group[["last_ts", "lane"]].rename(columns={"last_ts": "ts"})])
             ax.scatter(stamps["ts"], stamps["lane"].map(position), marker=marker, s=80, color=colour, label=label)
+    for number, cause in enumerate(causes or (), 1):
+        if cause.get("first_ts") and cause.get("last_ts"):
+            start, end = (pd.Timestamp(cause[k]) for k in ("first_ts", "last_ts"))
+            if end - start < pd.Timedelta(seconds=5):  # a band a few pixels wide at least
+                start, end = start - pd.Timedelta(seconds=2.5), end + pd.Timedelta(seconds=2.5)
+            ax.axvspan(start, end, color=CAUSE_BANDS[(number - 1) % len(CAUSE_BANDS)], alpha=0.18, linewidth=0,
+                       label=f"cause {cause.get('number', number)}: {cause['kind']}")
     ax.set_yticks(range(len(lanes)), lanes)
     ax.invert_yaxis()
     ax.set_xlabel(f"{time} (UTC)")

@@ -149,6 +149,7 @@ def export_html(executed: Path, html: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not is_progress(o)]
+    nb.metadata["title"] = report_title(nb) or executed.stem.removesuffix(".failed")
     exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"evkit_report.html.j2": OFFLINE_TEMPLATE})],
                             template_file="evkit_report.html.j2", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
@@ -156,6 +157,24 @@ def export_html(executed: Path, html: Path) -> None:
     tmp = temp_path(html)
     tmp.write_text(body)
     commit_file(tmp, html)
+
+
+def report_title(nb) -> str | None:
+    """The page title: the notebook's first heading, a markdown `# ...` or an `<h1>` a cell shows
+    (the incident review's verdict names the dataset, cluster and time range there)."""
+    import re
+    from html import unescape
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading = re.search(r"^# (.+)$", cell.source, re.M)
+            if heading:
+                return heading.group(1).strip()
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            heading = re.search(r"<h1[^>]*>(.*?)</h1>", str(output.get("data", {}).get("text/html", "")), re.S)
+            if heading:
+                return unescape(re.sub(r"<[^>]+>", "", heading.group(1))).strip()
+    return None
 
 
 def is_progress(output: dict) -> bool:

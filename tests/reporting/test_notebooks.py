@@ -95,4 +95,4 @@ def test_template_takes_its_parameters(tmp_path):
     executed = nbformat.read(result.notebook, as_version=4)
     drill_down = next(cell for cell in executed.cells if cell.source.startswith("focus = entities"))
     followed = sum(1 for row in dataset_rows(SAMPLE, ["value"]) if json.loads(row["value"])["subject"] == "1100")
-    assert f"[{followed} rows x 7 columns]" in drill_down.outputs[0]["data"]["text/plain"]
+    assert drill_down.outputs[0]["data"]["text/plain"].startswith(f"Entity 1100: every event (first 40 of {followed:,})")
