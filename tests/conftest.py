@@ -139,3 +139,44 @@ def schema_registry(tmp_path_factory) -> str:
         yield url
     finally:
         registryctl.down(state_dir)
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> str:
+    """Endpoint URL (http://127.0.0.1:PORT) of a running real S3-compatible server: moto's, run by
+    kafka/s3ctl.py. Set EVKIT_S3_ENDPOINT to use one that is already up (e.g. from `make s3-up`);
+    otherwise the session starts its own and stops it at the end. Like `bootstrap`: with CI=true a
+    server that cannot start fails the run; elsewhere the tests that need it are skipped. Dummy AWS
+    credentials are set for the session (the server takes any; no real one is ever used)."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "evkit-test"), ("AWS_SECRET_ACCESS_KEY", "evkit-test-secret"),
+                        ("AWS_REGION", "us-east-1")):
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+    if os.environ.get("EVKIT_S3_ENDPOINT"):
+        yield os.environ["EVKIT_S3_ENDPOINT"].rstrip("/")
+        return
+    import s3ctl
+
+    state_dir = tmp_path_factory.mktemp("s3")
+    try:
+        endpoint = s3ctl.up(state_dir, timeout=60)
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
+        message = f"the test S3 server did not start: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield endpoint
+    finally:
+        s3ctl.down(state_dir)
+
+
+@pytest.fixture
+def s3_url(s3_endpoint, request) -> str:
+    """A fresh, empty bucket on the test S3 server, as the URL of a dataset in it (endpoint in the query)."""
+    import pyarrow.fs
+
+    bucket = f"evkit-{uuid.uuid4().hex[:12]}"
+    host = s3_endpoint.split("://", 1)[1]
+    pyarrow.fs.S3FileSystem(endpoint_override=host, scheme="http", allow_bucket_creation=True).create_dir(bucket)
+    return f"s3://{bucket}/ds?endpoint_override={s3_endpoint}"
+

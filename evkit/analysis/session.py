@@ -22,6 +22,7 @@ from .._text import SEVERITY_RANK
 from ..errors import UsageError
 from ..partitioning import checks as hashchecks
 from ..store.manifest import describe_masking, masking_of
+from ..store.fs import ObjectPath, object_dataset
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
@@ -91,8 +92,11 @@ class Analysis:
     def _records_sql(self, manifests: pa.Table) -> str:
         columns = ", ".join(f'"{name}"' for name in RECORD_SCHEMA.names)
         parts = []
-        for ds in self.datasets:
-            if ds.files:
+        for number, ds in enumerate(self.datasets):
+            if ds.files and isinstance(ds.root, ObjectPath):  # DuckDB has no S3 here: Arrow reads, pruned by path
+                self.connection.register(f"objects_{number}", object_dataset(ds.files))
+                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} FROM objects_{number}")
+            elif ds.files:
                 files = ", ".join(sql_string(str(p)) for p in ds.files)
                 parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "
                              f"FROM read_parquet([{files}], hive_partitioning = false)")  # columns come from the file
@@ -468,13 +472,14 @@ class Analysis:
 
 
 def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = None,  # noqa: A001 - evkit.open
-         config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool = True,
+         config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool | str = True,
          memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Analysis:
     """Open dump datasets for analysis; several paths are analysed together, each record seen once.
 
     Every file must be listed by a complete run manifest with matching size, rows and (unless
-    `verify=False`) sha256; `allow_incomplete=True` accepts interrupted runs and ignores their
-    unlisted files. `fields`/`config` say where event fields are (see docs/analysis.md).
+    `verify=False`) sha256; on object storage (`s3://bucket/prefix`) sizes only, unless
+    `verify="full"` (sha256 and rows read every object). `allow_incomplete=True` accepts interrupted
+    runs and ignores their unlisted files. `fields`/`config` say where event fields are (see docs/analysis.md).
     """
     if not paths:
         raise UsageError("open: give at least one dataset directory")

@@ -1,5 +1,9 @@
 """Verification of a dataset directory before analysis: identity, manifests, the file list, sizes,
-row counts and sha256 (streamed on two threads)."""
+row counts and sha256 (streamed on two threads).
+
+On object storage (`s3://`) the file list and sizes come from one listing; the sha256 and row counts
+read every object, which a check of one topic must not, so they are verified there with
+`verify="full"` only."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +14,7 @@ from .._progress import bar
 from ..errors import DatasetError
 from ..schemas.store import check_stored
 from ..store.files import sha256_file
+from ..store.fs import ObjectPath, as_path
 from ..store.layout import data_files, file_metadata, read_identity
 from ..store.manifest import FileEntry, Manifest, read_manifests
 
@@ -18,11 +23,11 @@ from ..store.manifest import FileEntry, Manifest, read_manifests
 class LoadedDataset:
     """One verified dataset directory: its cluster, the runs it uses and their data files."""
 
-    root: Path
+    root: Path | ObjectPath
     cluster_id: str
     manifests: list[Manifest]
-    files: list[Path]
-    ignored: list[Path]
+    files: list[Path | ObjectPath]
+    ignored: list[Path | ObjectPath]
 
 
 def _listed_files(root: Path, manifests: list[Manifest]) -> dict[Path, tuple[FileEntry, str]]:
@@ -30,22 +35,30 @@ def _listed_files(root: Path, manifests: list[Manifest]) -> dict[Path, tuple[Fil
             for manifest in manifests for part in manifest.partitions for entry in part.files}
 
 
-def _check_file(path: Path, entry: FileEntry, run_id: str, verify: bool) -> None:
-    if not path.exists():
+def _check_file(path: Path | ObjectPath, entry: FileEntry, run_id: str, verify: bool | str,
+                size: int | None = None) -> None:
+    """`size` is the object's size from the listing (object storage), else the file is asked."""
+    if size is None and not isinstance(path, ObjectPath) and path.exists():
+        size = path.stat().st_size
+    if size is None:
         raise DatasetError(f"{path}: listed by dump run {run_id} but missing; the dataset was modified after the dump")
-    if path.stat().st_size != entry.bytes:
-        raise DatasetError(f"{path}: size {path.stat().st_size} differs from the {entry.bytes} bytes dump run {run_id} wrote")
+    if size != entry.bytes:
+        raise DatasetError(f"{path}: size {size} differs from the {entry.bytes} bytes dump run {run_id} wrote")
+    if isinstance(path, ObjectPath) and verify != "full":
+        return
     if verify and sha256_file(path) != entry.sha256:
         raise DatasetError(f"{path}: sha256 differs from what dump run {run_id} wrote; the file was changed or corrupted")
     if file_metadata(path)["num_rows"] != entry.rows:
         raise DatasetError(f"{path}: row count differs from the {entry.rows} rows dump run {run_id} wrote")
 
 
-def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bool = True,
+def load_dataset(root: str | Path | ObjectPath, *, allow_incomplete: bool = False, verify: bool | str = True,
                  quiet: bool = False) -> LoadedDataset:
-    """Read and verify one dataset directory; DatasetError (one line) for anything inconsistent."""
-    root = Path(root)
-    if not root.is_dir():
+    """Read and verify one dataset directory; DatasetError (one line) for anything inconsistent.
+    `verify`: True checks sha256 of local files (object storage: sizes only), "full" everywhere."""
+    root = as_path(root)
+    remote = isinstance(root, ObjectPath)
+    if not remote and not root.is_dir():
         raise DatasetError(f"{root}: no such dataset directory")
     identity = read_identity(root)
     if identity is None:
@@ -65,7 +78,8 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
     listed = _listed_files(root, manifests)
     incomplete_runs = {m.run_id for m in incomplete}
     ignored = []
-    for path in data_files(root):
+    present = root.sizes("topic=*/partition=*/*.parquet") if remote else None
+    for path in present or data_files(root):
         if path in listed:
             continue
         if allow_incomplete and file_metadata(path).get("run_id") in incomplete_runs:
@@ -74,11 +88,12 @@ def load_dataset(root: str | Path, *, allow_incomplete: bool = False, verify: bo
         raise DatasetError(f"{path}: not listed in any run manifest: an interrupted dump not yet resumed "
                            "(re-run it) or a file from another dump")
     total = sum(entry.bytes for entry, _ in listed.values())
-    with bar(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}", quiet=quiet or not verify,
+    with bar(total=total, unit="B", unit_scale=True, desc=f"verify {root.name}",
+             quiet=quiet or not verify or remote and verify != "full",
              leave=False) as shown, ThreadPoolExecutor(max_workers=2) as pool:
         def check_one(item: tuple[Path, tuple[dict, str]]) -> None:
             path, (entry, run_id) = item
-            _check_file(path, entry, run_id, verify)
+            _check_file(path, entry, run_id, verify, None if present is None else present.get(path))
             shown.update(entry.bytes)
         list(pool.map(check_one, sorted(listed.items())))
     check_stored(root, manifests, verify=bool(verify))  # the schemas the runs stored, if any

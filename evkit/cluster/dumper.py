@@ -25,6 +25,7 @@ from ..schemas.fetch import SchemaCollector, file_schema_ids
 from ..schemas.fetch import summary as schemas_summary
 from ..schemas.registry import open_registry, redact_settings, split_settings
 from ..store.files import remove_temporaries, write_failure
+from ..store.fs import as_path
 from ..share.mask import Masker, check_dataset_masking, placement_modulus, read_key
 from ..share.mask import parse_rules as parse_mask_rules
 from ..store.intervals import subtract
@@ -108,7 +109,7 @@ def dump(
     registry = open_registry(schema_registry, settings)
     if registry is not None:
         registry.check()  # a registry that does not answer fails the dump before any record is read
-    out = Path(out)
+    out = as_path(out)
     request = {
         "topics": list(topics), "start": _positions(start, "beginning"), "end": _positions(end, "end"),
         "isolation": isolation,

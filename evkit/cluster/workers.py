@@ -23,6 +23,7 @@ from .. import errors
 from .._progress import Progress
 from ..errors import EvkitError, ClusterError
 from ..store.files import remove_temporaries, write_failure
+from ..store.fs import as_path, to_uri
 from ..store.manifest import CommittedFile
 from .connection import Connection
 from .reader import PartitionReader, ReadOptions, ReadTask
@@ -97,7 +98,7 @@ def _worker_main() -> int:
     try:
         conn = Connection(spec["settings"], isolation=spec["isolation"], timeout=spec["options"]["timeout"],
                           partitions=len(tasks))
-        reader = PartitionReader(conn, Path(spec["out"]), tasks, ReadOptions(**spec["options"]), events,
+        reader = PartitionReader(conn, as_path(spec["out"]), tasks, ReadOptions(**spec["options"]), events,
                                  lambda committed: events._send({"committed": committed.to_json()}))
         reader.run()
         reader.close()
@@ -105,7 +106,7 @@ def _worker_main() -> int:
     except (EvkitError, OSError) as exc:
         reader and reader.abort()
         if isinstance(exc, OSError):
-            exc = write_failure(Path(spec["out"]), exc)
+            exc = write_failure(as_path(spec["out"]), exc)
         events._send({"error": [type(exc).__name__, str(exc)]})
         return 2
     except SystemExit:
@@ -140,7 +141,7 @@ def _read_in_workers(settings: dict, isolation: str, out: Path, groups: list[lis
         for group in groups:
             proc = subprocess.Popen([sys.executable, "-m", "evkit.cluster.workers"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE)
-            proc.stdin.write(json.dumps({"settings": settings, "isolation": isolation, "out": str(out),
+            proc.stdin.write(json.dumps({"settings": settings, "isolation": isolation, "out": to_uri(out),
                                          "tasks": [asdict(t) for t in group], "options": share,
                                          "parent": os.getpid()}).encode())
             proc.stdin.close()

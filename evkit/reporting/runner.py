@@ -19,6 +19,7 @@ from ..store.files import atomic_write_json, commit_file, temp_path
 from .._progress import shown
 from .._text import SEVERITIES
 from ..errors import EvkitError, UsageError
+from ..store.fs import ObjectPath, as_path
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebooks" / "incident_review.ipynb"
@@ -200,7 +201,7 @@ def write_findings(findings: list[dict], path: str | Path | None, summary: dict 
 
 def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None = None, topics: Iterable[str] = (),
                    start: str = "beginning", end: str | None = None, client_config_file: str | Path | None = None,
-                   config: str | Path | None = None, quiet: bool = False) -> tuple[Path, str | Path | None]:
+                   config: str | Path | None = None, quiet: bool = False) -> tuple[Path | ObjectPath, str | Path | None]:
     """The dataset and field config a review notebook analyses: `dataset` as given, first dumped
     from `bootstrap` when that is set, or the sample incident (with its field config) when neither is.
 
@@ -215,7 +216,7 @@ def prepare_review(dataset: str | Path | None = None, *, bootstrap: str | None =
              client_config_file=client_config_file, quiet=quiet)
     if dataset is None:
         return SAMPLE_DATASET, config or SAMPLE_CONFIG
-    return Path(dataset), config
+    return as_path(dataset), config
 
 
 def demo(*, out: str | Path = "reports/demo", quiet: bool = False) -> Report:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetError
 from .files import atomic_write_json
+from .fs import ObjectPath, as_path, parquet_source
 
 FORMAT_VERSION = 1
 META_DIR = "_evkit"
@@ -33,8 +34,8 @@ PARQUET_META_KEY = b"evkit"
 _FILE_RE = re.compile(r"^(\d{20})-(\d{20})\.parquet$")
 
 
-def partition_dir(root: Path, topic: str, partition: int) -> Path:
-    return Path(root) / f"topic={topic}" / f"partition={partition}"
+def partition_dir(root: Path | ObjectPath, topic: str, partition: int) -> Path | ObjectPath:
+    return as_path(root) / f"topic={topic}" / f"partition={partition}"
 
 
 def file_name(start: int, end: int) -> str:
@@ -49,13 +50,13 @@ def parse_file_name(name: str) -> tuple[int, int] | None:
 
 def data_files(root: Path) -> Iterator[Path]:
     """Every committed Parquet file of the dataset (hidden temporaries excluded)."""
-    yield from sorted(Path(root).glob("topic=*/partition=*/*.parquet"))
+    yield from sorted(as_path(root).glob("topic=*/partition=*/*.parquet"))
 
 
 def file_metadata(path: Path) -> dict:
     """The evkit key-value metadata of a data file; DatasetError if the file is not readable Parquet."""
     try:
-        meta = pq.read_metadata(path)
+        meta = pq.read_metadata(parquet_source(path))
     except (OSError, pa.ArrowInvalid) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
     raw = (meta.metadata or {}).get(PARQUET_META_KEY)
@@ -67,11 +68,11 @@ def file_metadata(path: Path) -> dict:
 
 
 def manifest_path(root: Path, run_id: str) -> Path:
-    return Path(root) / RUNS_DIR / f"{run_id}.json"
+    return as_path(root) / RUNS_DIR / f"{run_id}.json"
 
 
 def read_identity(root: Path) -> dict | None:
-    path = Path(root) / IDENTITY_FILE
+    path = as_path(root) / IDENTITY_FILE
     if not path.exists():
         return None
     try:
@@ -83,7 +84,7 @@ def read_identity(root: Path) -> dict | None:
 
 
 def write_identity(root: Path, cluster_id: str) -> None:
-    atomic_write_json(Path(root) / IDENTITY_FILE, {"format": FORMAT_VERSION, "cluster_id": cluster_id})
+    atomic_write_json(as_path(root) / IDENTITY_FILE, {"format": FORMAT_VERSION, "cluster_id": cluster_id})
 
 
 def require_shape(path: Path, obj: Any, shape: dict[str, type], where: str) -> None:

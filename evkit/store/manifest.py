@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetError
 from .files import atomic_write_json, sha256_file
+from .fs import as_path, parquet_source
 from .intervals import merge_intervals, offset_gaps
 from .layout import FORMAT_VERSION, RUNS_DIR, file_metadata, manifest_path, require_shape
 
@@ -53,7 +54,7 @@ class CommittedFile:
 def read_committed(root: Path, path: Path) -> CommittedFile:
     """What a committed data file holds, read back from the file."""
     info = file_metadata(path)
-    table = pq.read_table(path, columns=["offset", "key_size", "value_size"])
+    table = pq.read_table(parquet_source(path), columns=["offset", "key_size", "value_size"])
     offsets = table.column("offset").to_pylist()  # in offset order, as written
     entry = FileEntry(path=path.relative_to(root).as_posix(), start=info["start"], end=info["end"], rows=info["num_rows"],
                       first_offset=offsets[0] if offsets else None, last_offset=offsets[-1] if offsets else None,
@@ -164,7 +165,7 @@ def read_manifests(root: Path) -> list[Manifest]:
     """Every run manifest of a dataset, oldest first; DatasetError for one that is not valid JSON or
     lacks a field that readers rely on (a damaged or edited manifest is never half-read)."""
     manifests = []
-    for path in sorted((Path(root) / RUNS_DIR).glob("*.json")):
+    for path in sorted((as_path(root) / RUNS_DIR).glob("*.json")):
         try:
             obj = json.loads(path.read_text())
         except ValueError as exc:

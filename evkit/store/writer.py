@@ -15,6 +15,7 @@ from .. import __version__
 from .._text import now_ms, utc_iso, utc_now
 from ..errors import DatasetError
 from .files import commit_file, temp_path
+from .fs import as_path
 from .layout import FORMAT_VERSION, PARQUET_META_KEY, file_name, partition_dir, read_identity, write_identity
 from .files import sha256_file
 from .manifest import CommittedFile, FileEntry, Manifest, PartitionEntry, write_manifest
@@ -31,7 +32,7 @@ class PartitionFileWriter:
 
     def __init__(self, root: Path, topic: str, partition: int, start: int, *, run_id: str,
                  compression: str = "zstd", compression_level: int | None = 3, schema: pa.Schema = RECORD_SCHEMA):
-        self.root = Path(root)
+        self.root = as_path(root)
         self.topic, self.partition, self.start, self.run_id = topic, partition, start, run_id
         self.directory = partition_dir(self.root, topic, partition)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -67,10 +68,11 @@ class PartitionFileWriter:
         self._writer.add_key_value_metadata({PARQUET_META_KEY: json.dumps(meta).encode()})
         self._writer.close()
         final = self.directory / file_name(self.start, end)
+        size, digest = self.tmp.stat().st_size, sha256_file(self.tmp)  # of the bytes committed: no read-back
         commit_file(self.tmp, final)
         entry = FileEntry(path=final.relative_to(self.root).as_posix(), start=self.start, end=end, rows=self.rows,
                           first_offset=self.first_offset, last_offset=None if self.rows == 0 else self.next_offset - 1,
-                          bytes=final.stat().st_size, sha256=sha256_file(final))
+                          bytes=size, sha256=digest)
         skipped = self.skipped + ([[self.next_offset, end]] if end > self.next_offset else [])
         return CommittedFile(self.topic, self.partition, entry, skipped, self.key_value_bytes)
 
@@ -112,7 +114,7 @@ def write_records(
     there is none. `isolation` is the simulated dump's isolation level (None: unknown) and
     `watermarks[(topic, partition)]` its (low, high) watermarks (default: the range itself).
     """
-    root = Path(root)
+    root = as_path(root)
     identity = read_identity(root)
     if identity is not None and identity["cluster_id"] != cluster_id:
         raise DatasetError(f"{root} holds data of cluster {identity['cluster_id']}, not {cluster_id}")
