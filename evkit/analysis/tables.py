@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from ..store.fs import to_uri
 from .fields import FieldConfig
 from .verify import LoadedDataset
 
@@ -21,7 +22,8 @@ def manifest_rows(datasets: list[LoadedDataset]) -> pa.Table:
         for manifest in ds.manifests:
             for part in manifest.partitions:
                 rows.append({
-                    "cluster_id": ds.cluster_id, "dataset": str(ds.root), "run_id": manifest.run_id,
+                    "cluster_id": ds.cluster_id, "dataset": to_uri(ds.root),  # S3: with its options, so it opens again
+                    "run_id": manifest.run_id,
                     "status": manifest.status, "isolation": manifest.isolation,
                     "topic": part.topic, "partition": part.partition, "start": part.start, "end": part.end,
                     "first_offset": part.first_offset, "last_offset": part.last_offset,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DatasetError
 from ..store.files import atomic_write_json, sha256_file
+from ..store.fs import as_path
 from ..store.layout import META_DIR
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class StoredSchema:
 
 
 def schema_path(root: str | Path, schema_id: int) -> Path:
-    return Path(root) / SCHEMAS_DIR / f"{schema_id}.json"
+    return as_path(root) / SCHEMAS_DIR / f"{schema_id}.json"
 
 
 def write_schema(root: str | Path, schema: StoredSchema) -> str:
@@ -69,7 +70,7 @@ def load_schemas(root: str | Path) -> dict[int, StoredSchema]:
     """Every schema stored in the dataset `root`, by id; an empty dict for a dataset without schemas.
     DatasetError (one line) for a file that is not a valid stored schema."""
     schemas = {}
-    for path in sorted((Path(root) / SCHEMAS_DIR).glob("*.json")):
+    for path in sorted((as_path(root) / SCHEMAS_DIR).glob("*.json")):
         schema = read_schema(path)
         schemas[schema.id] = schema
     return dict(sorted(schemas.items()))

@@ -1,4 +1,5 @@
-"""Which registry schemas a batch of records names, counted with Arrow compute (no Python per record).
+"""Which registry schemas a batch of records names, counted with Arrow compute and NumPy over the
+Arrow buffers (no Python per record).
 
 The framings (docs/schema-registry.md), in the order a deserializer looks at them:
 
@@ -33,13 +34,21 @@ def header_names(field: str) -> tuple[str, str, str]:
     return f"__{field}_schema_id", f"apicurio.{field}.contentId", f"apicurio.{field}.globalId"
 
 
+_ID_HEADERS = pa.array([name for field in FIELDS for name in header_names(field)], pa.string())
+_ID_HEADER_FIRST_BYTES = np.array(sorted({name.encode()[0] for name in _ID_HEADERS.to_pylist()}), np.uint8)
+
+
 def schema_ids(table: pa.Table) -> dict[str, dict[str, int]]:
     """Records per schema id of the key and of the value of a record table (RECORD_SCHEMA columns
     `key`, `value`, `headers`): `{"key": {...}, "value": {"3": 120, "4": 7}}`, fields without ids left out."""
-    headers = table.column("headers").combine_chunks()
+    headers = _one_chunk(table.column("headers"))
+    flat = pc.list_flatten(headers)
+    named = None  # the headers that name a schema, with the row each belongs to
+    if _may_name_schemas(flat.field("key")):
+        named = (flat, pc.list_parent_indices(headers).to_numpy())
     found = {}
     for field in FIELDS:
-        counts = _field_ids(table.column(field).combine_chunks(), headers, field)
+        counts = _field_ids(_one_chunk(table.column(field)), named, field)
         if counts:
             found[field] = dict(sorted(counts.items(), key=lambda item: _id_order(item[0])))
     return found
@@ -63,12 +72,29 @@ def _id_order(name: str) -> tuple:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def _field_ids(values: pa.Array, headers: pa.Array, field: str) -> Counter:
+def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def _may_name_schemas(keys: pa.Array) -> bool:
+    """True if a header name could be a schema-id header: its first byte, read from the buffers, is
+    `_` or `a` and the name is one of them (most batches end at the first test)."""
+    data = keys.buffers()[2] if len(keys) else None
+    if data is None:
+        return False
+    offsets = np.frombuffer(keys.buffers()[1], np.int32, len(keys) + 1 + keys.offset)[keys.offset:]
+    starts = offsets[:-1][np.diff(offsets) > 0]
+    candidates = np.isin(np.frombuffer(data, np.uint8)[starts], _ID_HEADER_FIRST_BYTES)
+    return bool(candidates.any()) and pc.any(pc.is_in(keys, value_set=_ID_HEADERS)).as_py()
+
+
+def _field_ids(values: pa.Array, named: tuple | None, field: str) -> Counter:
     counts: Counter = Counter()
     claimed = np.zeros(len(values), bool)  # rows whose id came from a header: their bytes are the bare payload
-    flat = pc.list_flatten(headers)
-    if len(flat):
-        parents = pc.list_parent_indices(headers).to_numpy()
+    if named is not None:
+        flat, parents = named
         keys, header_values = flat.field("key"), flat.field("value")
         for name in header_names(field):
             hit = pc.and_(pc.fill_null(pc.equal(keys, name), False), pc.is_valid(header_values))
@@ -83,15 +109,36 @@ def _field_ids(values: pa.Array, headers: pa.Array, field: str) -> Counter:
                 name_of = _header_id(name, item["values"], field)
                 if name_of is not None:
                     counts[name_of] += item["counts"]
-    rest = values.filter(pa.array(~claimed)) if claimed.any() else values
-    first_byte = pc.binary_slice(rest, 0, 1)
-    lengths = pc.binary_length(rest)
-    for magic, size in ((b"\x00", 5), (b"\x01", 17)):
-        framed = pc.fill_null(pc.and_(pc.equal(first_byte, pa.scalar(magic, pa.binary())),
-                                      pc.greater_equal(lengths, size)), False)
-        if pc.any(framed).as_py():
-            for item in pc.value_counts(pc.binary_slice(rest.filter(framed), 0, size)).to_pylist():
-                counts[_prefix_id(item["values"])] += item["counts"]
+    counts.update(_prefix_counts(values, claimed))
+    return counts
+
+
+def _prefix_counts(values: pa.Array, claimed: np.ndarray) -> Counter:
+    """Ids of the magic-0 and magic-1 prefixes, read with NumPy straight from the Arrow buffers."""
+    counts: Counter = Counter()
+    data = values.buffers()[2] if len(values) else None
+    if data is None:
+        return counts
+    width = np.int64 if pa.types.is_large_binary(values.type) else np.int32
+    offsets = np.frombuffer(values.buffers()[1], width, len(values) + 1 + values.offset)[values.offset:]
+    data = np.frombuffer(data, np.uint8)
+    lengths = np.diff(offsets)
+    framed = (lengths >= 5) & ~claimed
+    if values.null_count:
+        framed &= values.is_valid().to_numpy(zero_copy_only=False)
+    starts = offsets[:-1][framed]
+    first = data[starts]
+    confluent = starts[first == 0]
+    if len(confluent):
+        ids = ((data[confluent + 1].astype(np.int64) << 24) | (data[confluent + 2].astype(np.int64) << 16)
+               | (data[confluent + 3].astype(np.int64) << 8) | data[confluent + 4])
+        for number, count in zip(*np.unique(ids, return_counts=True)):
+            counts[str(int(number))] += int(count)
+    guid = starts[(first == 1) & (lengths[framed] >= 17)]
+    if len(guid):
+        prefixes = data[guid[:, None] + np.arange(17)]
+        for prefix, count in zip(*np.unique(prefixes, axis=0, return_counts=True)):
+            counts[_prefix_id(prefix.tobytes())] += int(count)
     return counts
 
 

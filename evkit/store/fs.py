@@ -129,6 +129,10 @@ class ObjectPath:
         return PurePosixPath(self.key).name
 
     @property
+    def stem(self) -> str:
+        return PurePosixPath(self.key).stem
+
+    @property
     def parent(self) -> ObjectPath:
         return ObjectPath(str(PurePosixPath(self.key).parent), self.query)
 
