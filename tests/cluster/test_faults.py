@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kafkactl
 from conftest import wait_for_leaders
 from support.dumping import dataset_rows, produce
+from evkit.cluster.native import native_module
 from evkit.store.files import sha256_file
 from evkit.store.layout import data_files, file_metadata
 from evkit.store.manifest import read_manifests
@@ -105,8 +106,8 @@ def resume_to_a_complete_dataset(bootstrap: str, out: Path, topic: str, expected
 class DumpProcess:
     """`evkit dump` as a subprocess whose stderr (one line per error, tqdm status) is collected live."""
 
-    def __init__(self, command: list[str]):
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def __init__(self, command: list[str], env: dict[str, str] | None = None):
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.stderr = b""
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
@@ -149,16 +150,20 @@ def fault_topic(bootstrap, admin, tmp_path_factory) -> tuple[str, list[tuple]]:
 
 
 def test_kill_9_at_20_points_then_resume_is_always_a_clean_dump(bootstrap, fault_topic, tmp_path):
+    assert native_module() is not None, "the native reader is not built: run `make native-reader`"
     topic, expected = fault_topic
     rng = random.Random(20261127)
     for cycle in range(20):
         out = tmp_path / f"cycle-{cycle}"
         # The kill point: after `files` committed files (0 = during start-up), then a few more polls.
         files, extra_polls = rng.randint(0, 26), rng.randint(0, 10)
-        # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump).
+        # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump);
+        # cycles 0-1, 4-5, ... with the native reader, the others with the Python one (each resume
+        # with the default, native: a dump resumes whichever reader began it).
         # 1000-record batches commit about 30 files: many commit points to kill the dump at.
         dump = DumpProcess(dump_command(bootstrap, out, topic, "--quiet", "--batch-size", "1000",
-                                        "--workers", str(1 + 2 * (cycle % 2))))
+                                        "--workers", str(1 + 2 * (cycle % 2))),
+                           env={**os.environ, "EVKIT_READER": ("native", "python")[cycle // 2 % 2]})
         dump.wait_for(lambda: committed_files(out) >= files)
         for _ in range(extra_polls):
             if dump.proc.poll() is not None:
@@ -240,6 +245,7 @@ def stop_the_broker_mid_dump(state_dir: Path, address: str, topic: str, out: Pat
     return dump, stop_broker(state_dir)
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_broker_restart_mid_dump_is_waited_for_and_the_dump_completes(private_broker, private_topic, tmp_path):
     state_dir, address = private_broker
     topic, expected = private_topic
@@ -253,6 +259,7 @@ def test_a_broker_restart_mid_dump_is_waited_for_and_the_dump_completes(private_
     assert_complete_dataset(out, expected)
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_broker_down_past_the_timeout_fails_clearly_then_resumes(private_broker, private_topic, tmp_path):
     state_dir, address = private_broker
     topic, expected = private_topic
@@ -286,6 +293,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount_point)], check=True)
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_full_disk_fails_clearly_and_the_committed_part_resumes(bootstrap, fault_topic, small_disk):
     topic, expected = fault_topic
     out = small_disk / "ds"

@@ -106,6 +106,7 @@ def evkit_dump(secure, user_config: dict, tmp_path, topic: str, *extra: str) -> 
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.usefixtures("reader")
 def test_the_analyst_dumps_a_range_completely_and_leaves_no_trace(secure, tmp_path):
     records = records_for(2, 500)
     topic = secure_topic(secure, records, partitions=2)
@@ -148,6 +149,7 @@ def test_the_analyst_dumps_a_range_completely_and_leaves_no_trace(secure, tmp_pa
     assert highs == [0] * len(offsets_topic.partitions)
 
 
+@pytest.mark.usefixtures("reader")
 def test_topic_read_alone_is_enough_to_dump(secure, tmp_path):
     topic = secure_topic(secure, records_for(2, 20), partitions=2)
     dumped = evkit_dump(secure, secure.client_config("minimal"), tmp_path, topic, "--quiet")
