@@ -5,7 +5,9 @@ the old one), FORWARD (the old schema reads data written with the new one), FULL
 Pure Python over schema texts, no registry: Avro by its schema-resolution rules, JSON Schema by
 whether every value the writer's schema accepts is accepted by the reader's (as Confluent's checker
 judges it: a property added to an open content model breaks it), Protobuf by field numbers and
-types, from `.proto` text or a base64 FileDescriptorProto. Not modelled: Avro aliases, JSON Schema
+types, from `.proto` text or a base64 FileDescriptorProto, as Apicurio Registry judges it (a field
+number may not disappear, change its type or name: adding a field is BACKWARD, removing one FORWARD;
+Confluent's registry calls both compatible). Not modelled: Avro aliases, JSON Schema
 keywords beyond type/properties/required/additionalProperties/items/enum, schema references (a
 referenced type compares by its name).
 """
@@ -316,14 +318,9 @@ def _proto_flatten(fields: dict[str, tuple[str, str, str]]) -> dict[str, tuple[s
 
 
 def _proto_can_read(reader: dict, writer: dict) -> bool:
-    """Fields match by number: the same type and label, a required field always present."""
-    for key, (_, kind, label) in reader.items():
-        if key in writer:
-            if (writer[key][1], writer[key][2] == "repeated") != (kind, label == "repeated"):
-                return False
-        elif label == "required":
-            return False
-    return True  # a field the reader does not know is skipped
+    """As Apicurio judges it: every field number of the writer is still in the reader, with its name,
+    type and label (a number that disappears, even one the reader reserves, breaks it)."""
+    return all(reader.get(key) == field for key, field in writer.items())
 
 
 _KINDS: dict[str, tuple[Callable, Callable, Callable]] = {

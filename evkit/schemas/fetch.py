@@ -21,6 +21,7 @@ from ..cluster.connection import parse_settings, read_properties
 from ..store.files import sha256_file
 from ..store.layout import read_identity
 from ..store.manifest import Manifest, read_manifests, write_manifest
+from ..store.fs import parquet_source
 from .registry import Registry, open_registry
 from .store import load_schemas, schema_path, write_schema
 from .wire import merge_ids, registry_id, schema_ids
@@ -210,7 +211,7 @@ def _manifests(root: Path) -> list[Manifest]:
 def file_schema_ids(path: Path) -> dict[str, dict[str, int]]:
     """The records per schema id of a data file's keys and values, read batch by batch."""
     found: dict[str, dict[str, int]] = {}
-    for batch in pq.ParquetFile(path).iter_batches(columns=["key", "value", "headers"]):
+    for batch in pq.ParquetFile(parquet_source(path)).iter_batches(columns=["key", "value", "headers"]):
         merge_ids(found, schema_ids(pa.Table.from_batches([batch])))
     return found
 

@@ -35,29 +35,28 @@ CREATE OR REPLACE TABLE drift_values AS
 SELECT grp, cluster_id, topic, producer, event_type, partition, "offset", "timestamp", sid, schema_id,
        row_number() OVER (PARTITION BY grp ORDER BY "timestamp", partition, "offset") AS pos
 FROM (
-    SELECT hash(r.cluster_id, r.topic, p.producer, e.event_type, s.schema_id IS NULL) AS grp,
-           r.cluster_id, r.topic, p.producer, e.event_type, r.partition, r."offset", r."timestamp",
-           hash(j.structure) AS sid, s.schema_id
-    FROM records r JOIN events e USING (cluster_id, topic, partition, "offset"),
-         LATERAL (SELECT struct_extract(list_filter(r.headers, lambda h: h.key =
-                      getvariable('partitioner_producer_header'))[-1], 'value') AS tag) h,
-         LATERAL (SELECT coalesce(try(decode(h.tag)), '0x' || lower(hex(h.tag))) AS producer) p,
-         LATERAL (SELECT CASE WHEN octet_length(r.value) >= 5 AND r.value[1:1] = '\x00'::BLOB
-                              THEN ('0x' || hex(r.value[2:5]))::BIGINT END AS schema_id) s,
-         LATERAL (SELECT try(json_structure(try(decode(r.value)))) AS structure) j
-    WHERE s.schema_id IS NOT NULL OR j.structure IS NOT NULL
+    SELECT hash(cluster_id, topic, producer, event_type, schema_id IS NULL) AS grp, *
+    FROM (
+        SELECT r.cluster_id, r.topic, e.event_type, r.partition, r."offset", r."timestamp",
+               coalesce(try(decode(r.tag)), '0x' || lower(hex(r.tag))) AS producer,
+               CASE WHEN octet_length(r.value) >= 5 AND r.value[1:1] = '\x00'::BLOB
+                    THEN ('0x' || hex(r.value[2:5]))::BIGINT END AS schema_id,
+               hash(try(json_structure(try(decode(r.value))))) AS sid
+        FROM (SELECT cluster_id, topic, partition, "offset", "timestamp", value,
+                     struct_extract(list_filter(headers, lambda h: h.key = getvariable('partitioner_producer_header'))[-1],
+                                    'value') AS tag
+              FROM records WHERE value IS NOT NULL) r
+        JOIN events e USING (cluster_id, topic, partition, "offset")
+    )
+    WHERE schema_id IS NOT NULL OR sid <> hash(NULL::VARCHAR)
 );
 
 -- JSON ------------------------------------------------------------------------------------------
 
-CREATE OR REPLACE TABLE drift_groups AS
+CREATE OR REPLACE VIEW drift_groups AS
 SELECT grp, any_value(cluster_id) AS cluster_id, any_value(topic) AS topic, any_value(producer) AS producer,
        any_value(event_type) AS event_type, count(*) AS n
 FROM drift_values WHERE schema_id IS NULL GROUP BY grp;
-
-CREATE OR REPLACE TABLE drift_counts AS   -- per group, structure and partition
-SELECT grp, sid, partition, count(*) AS n, min(pos) AS first_pos, max(pos) AS last_pos
-FROM drift_values WHERE schema_id IS NULL GROUP BY ALL;
 
 CREATE OR REPLACE TABLE drift_paths AS    -- each distinct structure's paths, read from one of its records
 WITH firsts AS (
@@ -74,8 +73,12 @@ FROM structures s, json_tree(s.structure) t
 WHERE NOT (t.type NOT IN ('OBJECT', 'ARRAY') AND t.value ->> '$' = 'NULL' AND ends_with(t.fullkey, '[0]'));
 
 CREATE OR REPLACE TABLE drift_type_stats AS   -- per group, path and type: values, first and last position
+WITH counts AS (
+    SELECT grp, sid, count(*) AS n, min(pos) AS first_pos, max(pos) AS last_pos
+    FROM drift_values WHERE schema_id IS NULL GROUP BY ALL
+)
 SELECT c.grp, p.path, any_value(p.parent) AS parent, p.type, sum(c.n) AS c, min(c.first_pos) AS f, max(c.last_pos) AS l
-FROM drift_counts c JOIN drift_paths p USING (sid)
+FROM counts c JOIN drift_paths p USING (sid)
 GROUP BY c.grp, p.path, p.type;
 
 CREATE OR REPLACE VIEW drift_path_stats AS
@@ -83,22 +86,20 @@ SELECT grp, path, any_value(parent) AS parent, sum(c) AS c, min(f) AS f, max(l) 
        arg_min(type, f) AS first_type, arg_max(type, l) AS last_type
 FROM drift_type_stats GROUP BY grp, path;
 
-CREATE OR REPLACE TABLE drift_type_candidates AS   -- a non-null type first seen after its path was
-SELECT t.grp, t.path, t.type, t.c, t.f,
-       (SELECT string_agg(o.type, '|' ORDER BY o.type) FROM drift_type_stats o
-        WHERE o.grp = t.grp AND o.path = t.path AND o.type NOT IN ('null', t.type) AND o.f < t.f) AS from_types
-FROM drift_type_stats t JOIN drift_path_stats p USING (grp, path)
-WHERE t.type <> 'null' AND t.f > p.f;
-
-CREATE OR REPLACE TABLE drift_type_baselines AS   -- b and a: values carrying the path before and from f
-SELECT k.grp, k.path, k.type, count(*) FILTER (WHERE v.pos < k.f) AS before, count(*) FILTER (WHERE v.pos >= k.f) AS after
-FROM drift_type_candidates k JOIN (SELECT DISTINCT sid, path FROM drift_paths) sp ON sp.path = k.path
-     JOIN drift_values v ON v.grp = k.grp AND v.sid = sp.sid
-WHERE k.from_types IS NOT NULL
-GROUP BY ALL;
-
-CREATE OR REPLACE TABLE drift_json_changes AS   -- every change: its start position and the structures that show it
-WITH changes AS (
+CREATE OR REPLACE TABLE drift_json_changes AS   -- every change, with the position it starts at
+WITH candidates AS (   -- a non-null type first seen after its path was, and the other types seen before it
+    SELECT t.grp, t.path, t.type, t.c, t.f,
+           (SELECT string_agg(o.type, '|' ORDER BY o.type) FROM drift_type_stats o
+            WHERE o.grp = t.grp AND o.path = t.path AND o.type NOT IN ('null', t.type) AND o.f < t.f) AS from_types
+    FROM drift_type_stats t JOIN drift_path_stats p USING (grp, path)
+    WHERE t.type <> 'null' AND t.f > p.f
+), baselines AS (   -- b and a: the values carrying the path before the new type and from it on
+    SELECT k.grp, k.path, k.type, count(*) FILTER (WHERE v.pos < k.f) AS before, count(*) FILTER (WHERE v.pos >= k.f) AS after
+    FROM candidates k JOIN (SELECT DISTINCT sid, path FROM drift_paths) sp ON sp.path = k.path
+         JOIN drift_values v ON v.grp = k.grp AND v.sid = sp.sid
+    WHERE k.from_types IS NOT NULL
+    GROUP BY ALL
+), changes AS (
     SELECT p.grp, p.path, p.parent, 'added' AS change, NULL AS "from", p.first_type AS "to", p.f AS start
     FROM drift_path_stats p JOIN drift_groups g USING (grp)
     WHERE p.f > 1 AND p.c * (p.f - 1) >= getvariable('schema_drift_min_expected') * (g.n - p.f + 1)
@@ -108,14 +109,14 @@ WITH changes AS (
     WHERE p.l < g.n AND p.c * (g.n - p.l) >= getvariable('schema_drift_min_expected') * p.l
     UNION ALL
     SELECT k.grp, k.path, NULL, 'type_changed', k.from_types, k.type, k.f
-    FROM drift_type_candidates k JOIN drift_type_baselines b USING (grp, path, type)
+    FROM candidates k JOIN baselines b USING (grp, path, type)
     WHERE k.c * b.before >= getvariable('schema_drift_min_expected') * b.after
 )
 SELECT c.* FROM changes c
 WHERE NOT EXISTS (SELECT 1 FROM changes o WHERE o.grp = c.grp AND o.start = c.start AND o.change = c.change
                                               AND o.change <> 'type_changed' AND o.path = c.parent);
 
-CREATE OR REPLACE TABLE drift_json_shown AS   -- per change (group, start) and partition: the records that show it
+CREATE OR REPLACE VIEW drift_json_shown AS   -- per change (group, start) and partition: the records that show it
 WITH starts AS (
     SELECT grp, start, bool_or(change = 'removed') AS removes,
            list({'path': path, 'change': change, 'from': "from", 'to': "to"} ORDER BY path, change) AS changes
@@ -149,7 +150,7 @@ CREATE OR REPLACE MACRO drift_change_text(c) AS
 
 -- Registry-framed ------------------------------------------------------------------------------
 
-CREATE OR REPLACE TABLE schema_drift_ids AS   -- per topic and producer: each schema id in use, over time
+CREATE OR REPLACE VIEW schema_drift_ids AS   -- per topic and producer: each schema id in use, over time
 SELECT cluster_id, topic, producer, schema_id, count(*) AS records,
        min("timestamp") AS first_ts, max("timestamp") AS last_ts,
        arg_min({'partition': partition, 'offset': "offset"}, ("timestamp", partition, "offset")) AS first_at,
@@ -160,9 +161,9 @@ GROUP BY ALL;
 CREATE OR REPLACE VIEW drift_id_changes AS   -- a subject's id first seen after another of its ids in the topic
 SELECT n.cluster_id, n.topic, n.producer, n.schema_id, c.subject, c.previous_id, c.changes, c.compatibility
 FROM schema_drift_ids n JOIN schema_drift_compat c ON c.schema_id = n.schema_id
-WHERE EXISTS (SELECT 1 FROM schema_drift_ids o JOIN schema_drift_compat oc ON oc.schema_id = o.schema_id
+WHERE EXISTS (SELECT 1 FROM schema_drift_ids o
               WHERE o.cluster_id = n.cluster_id AND o.topic = n.topic AND o.producer IS NOT DISTINCT FROM n.producer
-                    AND oc.subject = c.subject AND o.schema_id = c.previous_id AND o.first_ts <= n.first_ts);
+                    AND o.schema_id = c.previous_id AND o.first_ts <= n.first_ts);
 
 CREATE OR REPLACE VIEW drift_registry_findings AS
 SELECT c.cluster_id, c.topic, c.producer, c.subject, c.schema_id, c.previous_id, c.changes, c.compatibility,
