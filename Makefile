@@ -6,8 +6,10 @@ INSTALLED := $(VENV)/.installed
 KAFKA_JARS := kafka/target/.resolved
 REGISTRY_APP := kafka/target/registry/.resolved
 NATIVE_READER := $(VENV)/.native-reader
+SPARK_JARS := kafka/target/spark-jars/.resolved
 
-.PHONY: demo test fuzz venv native-reader kafka-jars kafka-up kafka-down registry-app registry-up registry-down chromium clean
+.PHONY: demo test fuzz venv native-reader kafka-jars kafka-up kafka-down registry-app registry-up registry-down chromium clean \
+	spark-jars s3-up s3-down
 
 $(INSTALLED): pyproject.toml setup.py evkit/partitioning/_hashes.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +49,24 @@ registry-up: $(REGISTRY_APP)
 registry-down:
 	@$(PYTHON) kafka/registryctl.py down
 
+## Spark's Kafka source and what it needs beyond pyspark's jars, from Maven Central (kafka/spark-pom.xml),
+## so that the Spark tests download nothing; Maven's output goes to stderr.
+$(SPARK_JARS): kafka/spark-pom.xml
+	@rm -rf kafka/target/spark-jars
+	@mvn -q -B -Dstyle.color=never -f kafka/spark-pom.xml \
+		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies -DoutputDirectory=target/spark-jars \
+		-DincludeScope=runtime -DincludeArtifactIds=spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2 >&2
+	@touch $@
+
+spark-jars: $(SPARK_JARS)
+
+## Start the S3-compatible server of the tests (moto) in the background; its endpoint URL is the last line.
+s3-up: $(INSTALLED)
+	@$(BIN)/python kafka/s3ctl.py up
+
+s3-down:
+	@$(BIN)/python kafka/s3ctl.py down
+
 ## The native dump reader (evkit/cluster/_native_reader.c: a C compiler, no librdkafka headers), built in
 ## place; `make demo` reads no Kafka and does without it. `evkit -v dump` names the reader in use.
 $(NATIVE_READER): $(INSTALLED) evkit/cluster/_native_reader.c evkit/cluster/_rdkafka_abi.h setup.py
@@ -67,7 +87,7 @@ chromium:
 		echo "warning: chromium is missing and could not be installed (apt-get install chromium)" >&2
 
 ## The whole suite against a real broker that the test session starts and stops.
-test: $(INSTALLED) $(NATIVE_READER) $(KAFKA_JARS) $(REGISTRY_APP) chromium
+test: $(INSTALLED) $(NATIVE_READER) $(KAFKA_JARS) $(REGISTRY_APP) $(SPARK_JARS) chromium
 	@$(BIN)/python -m pytest
 
 ## Before any change to a check: the differential test on 10,000 random examples (no broker needed).
