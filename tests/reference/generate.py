@@ -7,7 +7,8 @@ parameters. Producers place keys with librdkafka's own partitioners (confluent_k
 Java's, consistent = CRC-32, fnv1a), at random, or for an earlier partition count; they write keys
 as text, 4-byte integers or JSON strings. Faults drawn per event: sequence holes, repeats and
 regressions, exact and logical duplicates, re-published ranges, late event times, silences, null
-and empty keys, tombstones, non-JSON values, missing and unparseable fields.
+and empty keys, tombstones, non-JSON values, missing and unparseable fields; per producer, a
+structure change from some event on (a field added, seq retyped as a string, the user removed).
 
 For the rules (docs/rules.md), half the scenarios add topics `req` and `ack` (`rule_logs`):
 requests and their acknowledgements (in time, late, missing, repeated, orphaned, retried), bursts
@@ -118,8 +119,10 @@ def place(placement: str, key: bytes | None, count: int, draw) -> int:
     return getattr(confluent_kafka, placement)(key, count)
 
 
-def event_value(draw, entity: int, seq: int, event_ms: int, counter: int) -> bytes | None:
-    """A JSON value with id, seq, ts, type and user; sometimes damaged, partial or no value at all."""
+def event_value(draw, entity: int, seq: int, event_ms: int, counter: int, drift: str | None = None) -> bytes | None:
+    """A JSON value with id, seq, ts, type and user; sometimes damaged, partial or no value at all.
+    `drift` is the producer's structure change from its drift point on (schema_drift): `add` a nested
+    field, `retype` seq as a string, `remove` the user."""
     shape = draw(st.sampled_from(["ok"] * 12 + ["tombstone", "not_json", "no_seq", "bad_seq", "str_seq",
                                                 "iso_ts", "bad_ts", "no_id", "float_seq", "array"]))
     if shape == "tombstone":
@@ -143,6 +146,12 @@ def event_value(draw, entity: int, seq: int, event_ms: int, counter: int) -> byt
         value["ts"] = "yesterday"
     elif shape == "no_id":
         del value["id"]
+    if drift == "add":
+        value["v2"] = {"n": counter}
+    elif drift == "retype" and isinstance(value.get("seq"), int):
+        value["seq"] = str(value["seq"])
+    elif drift == "remove":
+        value.pop("user", None)
     return json.dumps(value).encode()
 
 
@@ -155,7 +164,8 @@ def topic_log(draw, topic: str, count: int, compacted: bool) -> dict[tuple[str, 
     """The log of every partition of one topic, produced by 1-3 producers with their own habits."""
     producers = [
         {"placement": draw(st.sampled_from(PLACEMENTS)), "encoding": draw(st.sampled_from(ENCODINGS)),
-         "tag": draw(st.sampled_from([None, f"svc-{n}".encode()]))}
+         "tag": draw(st.sampled_from([None, f"svc-{n}".encode()])),
+         "drift": draw(st.sampled_from([None, None, "add", "retype", "remove"])), "drift_from": draw(st.integers(0, 60))}
         for n in range(draw(st.integers(1, 3)))
     ]
     entities = draw(st.integers(1, 6))
@@ -200,7 +210,8 @@ def topic_log(draw, topic: str, count: int, compacted: bool) -> dict[tuple[str, 
         if producer["tag"] is not None:
             headers.append(("producer", producer["tag"]))
         row = {"topic": topic, "partition": partition, "timestamp": now, "key": key, "headers": headers,
-               "value": event_value(draw, entity, seq, event_ms, counter)}
+               "value": event_value(draw, entity, seq, event_ms, counter,
+                                    producer["drift"] if counter >= producer["drift_from"] else None)}
         if fault == "gap" or (compacted and draw(st.booleans())):
             logs[partition].extend([None] * draw(st.sampled_from([1, 1, 2, 5])))
         append(logs, partition, row, draw)

@@ -1,7 +1,7 @@
 """Every check of the reference model: `findings(stream)` is what evkit must report for it."""
 from __future__ import annotations
 
-from . import keys, rules, sequences, streams
+from . import keys, rules, schemas, sequences, streams
 from .stream import Finding, Stream
 
 CHECKS = {
@@ -20,6 +20,7 @@ CHECKS = {
     "rate": rules.rate,
     "flow": rules.flow,
     "custom": rules.custom,
+    "schema_drift": schemas.schema_drift,
 }
 
 
