@@ -169,3 +169,25 @@ def test_schema_drift_reports_each_new_schema_id_of_a_subject(tmp_path):
     assert report.findings[0]["detail"] == (
         "bets/0 from offset 5: producer bet-service moved subject bets-value from schema id 1 to 2 "
         "(NONE compatible: neither way): $.id long -> string; 3 records here")
+
+
+def test_schema_drift_on_json_values_reports_the_deploy_not_the_optional_field(tmp_path):
+    """40 values of producer odds: from the 21st `price` is a string and `currency` appears; `note`, in
+    one value in five from the start, is optional and never reported."""
+    rows = []
+    for n in range(40):
+        data = {"price": f"{1.5 + n:.2f}" if n >= 20 else 1.5 + n, **({"currency": "EUR"} if n >= 20 else {}),
+                **({"note": "x"} if n % 5 == 3 else {})}
+        rows.append({"topic": "odds", "partition": n % 2, "offset": n // 2, "timestamp": 1_763_838_000_000 + 1000 * n,
+                     "key": b"m", "value": json.dumps({"type": "odds_updated", "data": data}).encode(),
+                     "headers": [("producer", b"odds-engine")]})
+    write_records(tmp_path, records_table(rows), ranges={("odds", 0): (0, 20), ("odds", 1): (0, 20)})
+    report = evkit.check(tmp_path, checks="schema_drift", fields={"event_type": "$.type"}, quiet=True)
+    changes = [{"path": "$.data.currency", "change": "added", "from": None, "to": "string"},
+               {"path": "$.data.price", "change": "type_changed", "from": "number", "to": "string"}]
+    assert [(f["severity"], f["partition"], f["offsets"], f["facts"]["records"], f["facts"]["changes"])
+            for f in report.findings] == [("warning", 0, [10], 10, changes), ("warning", 1, [10], 10, changes)]
+    assert report.findings[0]["detail"] == (
+        "odds/0 from offset 10: producer odds-engine (event type odds_updated) changed its JSON values: "
+        "$.data.currency added (string), $.data.price number -> string; 10 records here")
+    assert {f["facts"]["change_id"] for f in report.findings} == {report.findings[1]["facts"]["change_id"]}
