@@ -86,9 +86,10 @@ chromium:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
 		echo "warning: chromium is missing and could not be installed (apt-get install chromium)" >&2
 
-## The whole suite against a real broker that the test session starts and stops.
+## The whole suite against real servers that the test session starts and stops, on two worker
+## processes (one per core); each test file runs whole on one worker, so its module fixtures run once.
 test: $(INSTALLED) $(NATIVE_READER) $(KAFKA_JARS) $(REGISTRY_APP) $(SPARK_JARS) chromium
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## Before any change to a check: the differential test on 10,000 random examples (no broker needed).
 ## The seed is printed first; EVKIT_FUZZ_SEED=N make fuzz reruns the same examples.
