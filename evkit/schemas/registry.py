@@ -80,11 +80,12 @@ class Registry:
                 except ValueError:
                     raise UsageError(f"-X {PREFIX}{key}={value}: expected a number") from None
             config[key] = value
-        with warnings.catch_warnings():  # authlib's deprecation notice on import is not the user's business
-            warnings.simplefilter("ignore")
+        # authlib's deprecation notice on import is not the user's business; authlib sets its own
+        # "always" filter on import, so the notice is recorded and dropped rather than filtered
+        with warnings.catch_warnings(record=True):
             from confluent_kafka.schema_registry import SchemaRegistryClient
-            from confluent_kafka.schema_registry.error import SchemaRegistryError
-        self._server_error = SchemaRegistryError
+            from confluent_kafka.schema_registry.error import OAuthTokenError, SchemaRegistryError
+        self._server_error, self._token_error = SchemaRegistryError, OAuthTokenError
         try:
             self._client = SchemaRegistryClient(config)
         except (ValueError, TypeError) as exc:
@@ -148,11 +149,12 @@ class Registry:
             if exc.http_status_code == 404:
                 raise _Unknown() from None
             if exc.http_status_code in (401, 403):
-                raise RegistryError(f"the schema registry at {self.url} refused to {action.split()[0]} "
-                                    f"(HTTP {exc.http_status_code}): check -X {PREFIX}basic.auth.user.info") from None
+                raise RegistryError(f"the schema registry at {self.url} refused the credentials (HTTP "
+                                    f"{exc.http_status_code}) when asked to {action} it: check -X {PREFIX}basic.auth.user.info "
+                                    f"or {PREFIX}bearer.auth.*") from None
             raise RegistryError(f"cannot {action} the schema registry at {self.url}: HTTP {exc.http_status_code}: "
                                 f"{self._scrub(str(exc.error_message))}") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError, self._token_error) as exc:  # network, TLS, OAuth token
             raise RegistryError(f"cannot {action} the schema registry at {self.url}: "
                                 f"{self._scrub(str(exc) or type(exc).__name__)}") from None
 
