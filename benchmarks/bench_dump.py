@@ -1,11 +1,14 @@
-"""Dump throughput: evkit dump vs a bare confluent-kafka loop vs kcat, over the same range, same run.
+"""Dump throughput: evkit's native and Python readers vs kcat vs librdkafka's own C loop, same range, same run.
 
-    .venv/bin/python benchmarks/bench_dump.py [--records 5000000] [--bootstrap HOST:PORT]
+    .venv/bin/python benchmarks/bench_dump.py [--records 1000000 5000000] [--bootstrap HOST:PORT]
 
 Produces N records (~200-byte values, small keys and one header) to a local topic once (reused if
 it already holds them), then runs each reader in its own process, one after the other, and
-reports records/s, MB/s and the reader's peak RSS. Needs `kcat` (Debian package `kcat`). Without
---bootstrap it starts a private broker with kafka/kafkactl.py. Loopback only.
+reports records/s, MB/s and the reader's peak RSS. The physical limit is benchmarks/rdkafka_loop.c
+(librdkafka's consume loop in C, touching every field, writing nothing; built here with gcc);
+"native, fetch + Arrow only" is the native reader's consume loop without Parquet (where the time
+goes). Needs `kcat` (Debian package `kcat`) and a built native reader (`make native-reader`).
+Without --bootstrap it starts a private broker with kafka/kafkactl.py. Loopback only.
 """
 from __future__ import annotations
 
@@ -25,25 +28,31 @@ FETCH = 4 * 1024 * 1024  # evkit's default fetch.message.max.bytes
 sys.path.insert(0, str(REPO / "kafka"))
 import kafkactl  # noqa: E402
 
-BARE_LOOP = r"""
+FETCH_ONLY = r"""
 import sys, time
-from confluent_kafka import Consumer, TopicPartition
-bootstrap, topic, partitions, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), dict(a.split("=") for a in sys.argv[4:])
-c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-throwaway", "enable.auto.commit": False,
-              "enable.auto.offset.store": False, "enable.partition.eof": True, "auto.offset.reset": "error", **extra})
-c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-done, n, nbytes = set(), 0, 0
+from evkit.cluster.connection import Connection
+from evkit.cluster.native import NativeSource
+from confluent_kafka import TopicPartition
+bootstrap, topic, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conn = Connection({"bootstrap.servers": bootstrap}, isolation="read_committed", partitions=partitions)
+source = NativeSource(conn)
+source.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+done, n = set(), 0
 while len(done) < partitions:
-    for m in c.consume(10000, timeout=1.0):
-        if m.error():
-            done.add(m.partition())
-            continue
-        k, v, o, ts, h = m.key(), m.value(), m.offset(), m.timestamp(), m.headers()
-        n += 1
-        nbytes += len(v)
-c.close()
-print(n, nbytes)
+    count, tables, eofs, errors = source.consume_tables(10_000, 1.0)
+    n += sum(t.num_rows for _, t in tables)
+    done |= {(t, p) for t, p, _ in eofs}
+source.close()
+print(n)
 """
+
+
+def c_loop() -> str:
+    """Build benchmarks/rdkafka_loop.c (once per run) and return the binary's path."""
+    binary = Path(tempfile.mkdtemp(prefix="bench-loop-")) / "rdkafka_loop"
+    subprocess.run(["gcc", "-O2", f"-I{REPO / 'evkit' / 'cluster'}", str(REPO / "benchmarks" / "rdkafka_loop.c"),
+                    "-o", str(binary), "-ldl"], check=True)
+    return str(binary)
 
 
 def produce(bootstrap: str, topic: str, records: int, partitions: int) -> None:
@@ -97,7 +106,6 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--bootstrap")
-    parser.add_argument("--skip-kcat", action="store_true")
     args = parser.parse_args()
     state = None
     bootstrap = args.bootstrap
@@ -105,27 +113,35 @@ def main() -> None:
         state = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
         bootstrap = kafkactl.up(state)
     results = []
+    loop = c_loop()
+    from evkit.cluster.native import _librdkafka_path
+
+    librdkafka = _librdkafka_path()
     try:
         for records in args.records:
             topic = f"bench-dump-{records}"
             produce(bootstrap, topic, records, args.partitions)
             row = {"records": records}
-            for name, extra in (("bare", []), ("bare, 4 MiB fetch", [f"fetch.message.max.bytes={FETCH}"])):
-                secs, rss, out = measured([sys.executable, "-c", BARE_LOOP, bootstrap, topic, str(args.partitions),
-                                           *extra])
-                assert int(out.split()[0]) == records, (out, records)
-                row[name] = (secs, rss)
-            if not args.skip_kcat and shutil.which("kcat"):
-                for name, extra in (("kcat", []), ("kcat, 4 MiB fetch", ["-X", f"fetch.message.max.bytes={FETCH}"])):
+            fetch = [f"fetch.message.max.bytes={FETCH}"]
+            secs, rss, out = measured([loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch])
+            assert int(out.split()[0]) == records, (out, records)
+            row["C loop (librdkafka), 4 MiB fetch"] = (secs, rss)
+            if shutil.which("kcat"):
+                for name, extra in (("kcat", []), ("kcat, 4 MiB fetch", ["-X", fetch[0]])):
                     with tempfile.TemporaryDirectory() as tmp:
                         secs, rss, _ = measured(
                             ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", *extra,
                              "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)], stdout_file=f"{tmp}/out.txt")
                     row[name] = (secs, rss)
-            for name, workers in (("evkit, 1 process", "1"), ("evkit, 2 workers", "2")):
+            secs, rss, out = measured([sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)])
+            assert int(out) == records, (out, records)
+            row["evkit native, fetch + Arrow only"] = (secs, rss)
+            for name, extra in (("evkit python (default: 2 workers)", ["--reader", "python"]),
+                                ("evkit native, 1 process", ["--reader", "native", "--workers", "1"]),
+                                ("evkit native (default)", ["--reader", "native"])):
                 with tempfile.TemporaryDirectory() as tmp:
                     secs, rss, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
-                                             f"{tmp}/ds", "-t", topic, "-q", "--workers", workers])
+                                             f"{tmp}/ds", "-t", topic, "-q", *extra])
                 row[name] = (secs, rss)
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -140,18 +156,22 @@ def report(results: list[dict]) -> str:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}",
         "",
-        "| records | reader | seconds | records/s | peak RSS (MB) | vs bare loop |",
-        "|---|---|---|---|---|---|",
+        "| records | reader | seconds | records/s | peak RSS (MB) | vs C loop |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for row in results:
-        bare = row["records"] / row["bare"][0]
+        limit = row["records"] / row["C loop (librdkafka), 4 MiB fetch"][0]
         for name in row:
             if name == "records":
                 continue
             secs, rss = row[name]
             rate = row["records"] / secs
             lines.append(f"| {row['records']:,} | {name} | {secs:.1f} | {rate:,.0f} | {rss / 1e6:,.0f} | "
-                         f"{rate / bare:.2f}x |")
+                         f"{rate / limit:.2f}x |")
+        native, python = row["evkit native (default)"][0], row["evkit python (default: 2 workers)"][0]
+        kcat = min(v[0] for k, v in row.items() if k.startswith("kcat")) if any(k.startswith("kcat") for k in row) else None
+        lines.append(f"| {row['records']:,} | native vs python: {python / native:.2f}x"
+                     + (f", native vs best kcat: {kcat / native:.2f}x" if kcat else "") + " | | | | |")
     return "\n".join(lines)
 
 
