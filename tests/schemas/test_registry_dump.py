@@ -351,3 +351,18 @@ def test_a_corrupted_schema_file_is_a_one_line_error(topics, with_registry, tmp_
     assert main(["check", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"evkit: error: {path}: ") and len(err.splitlines()) == 1
+
+
+def test_a_resumed_dump_counts_the_ids_of_files_an_interrupted_attempt_committed(topics, bootstrap, tmp_path):
+    out = tmp_path / "resumed"
+    request = dict(bootstrap=bootstrap, out=out, topics=[topics["names"]["avro"], topics["names"]["mixed"]], quiet=True)
+    first = evkit.dump(**request)
+    # as kill -9 leaves it after the files were committed: the manifest still says running, lists nothing
+    path = out / f"_evkit/runs/{first.run_id}.json"
+    manifest = json.loads(path.read_text())
+    del manifest["schemas"]
+    path.write_text(json.dumps({**manifest, "status": "running", "partitions": []}))
+    again = evkit.dump(**request)
+    assert (again.run_id, again.status, again.records) == (first.run_id, "complete", 12)
+    assert again.schemas == first.schemas
+    assert again.schemas["seen"] == {t: expected_seen(topics)[t] for t in request["topics"]}
