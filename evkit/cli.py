@@ -138,8 +138,12 @@ def demo_command(**options) -> int:
               "(settings: -X schema.registry.basic.auth.user.info=..., docs/schema-registry.md).")
 @click.option("--mask", type=click.Path(dir_okay=False), help="Mask rules (TOML, docs/sharing.md) applied before writing.")
 @click.option("--mask-key-file", type=click.Path(dir_okay=False), help="File holding the HMAC key for --mask.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="spark: Spark's Kafka source reads the plan and writes the same dataset (docs/scale-out.md).")
+@click.option("--spark-master", metavar="URL", help="Spark master (default: spark-submit's, else local[*]).")
+@click.option("--spark-conf", multiple=True, metavar="KEY=VALUE", help="Spark setting for --engine spark. Repeatable.")
 @click.option("--quiet", "-q", is_flag=True, help="No plan, no progress output, no summary line.")
-def dump_command(topics, start, end, client_config, out, quiet, **options) -> None:
+def dump_command(topics, start, end, client_config, spark_conf, out, quiet, **options) -> None:
     """Dump exact ranges of topics to a Parquet dataset, read-only and resumable."""
     from .cluster.dumper import dump, summary_line
     from .cluster.plan import format_plan
@@ -149,7 +153,7 @@ def dump_command(topics, start, end, client_config, out, quiet, **options) -> No
             click.echo(format_plan(plans, isolation=options["isolation"], resumed=resumed))
 
     manifest = dump(topics=topics, start=list(start) or None, end=list(end) or None, client_config=list(client_config),
-                    out=out, on_plan=show_plan, quiet=quiet, **options)
+                    spark_conf=list(spark_conf), out=out, on_plan=show_plan, quiet=quiet, **options)
     line = summary_line(manifest, out)
     if line is not None and not quiet:
         click.echo(line)
@@ -181,13 +185,19 @@ def partition_command(output_format, quiet, **options) -> int:
               help="json: one finding per line, then one summary line.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="warning", show_default=True)
 @click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
+@click.option("--rate", "rates", multiple=True, metavar="RULE",
+              help="A rate rule: 'NAME: TOPIC per GROUP max N in DURATION [where TYPE|CONDITION]'. Repeatable.")
+@click.option("--flow", "flows", multiple=True, metavar="RULE",
+              help="A flow rule: 'NAME: FROM [TYPE] -> TO [TYPE] within DURATION [by FIELD] [expect one]'. Repeatable.")
+@click.option("--max-bytes", type=int, help="Size check: values larger than this many bytes ([checks.size] max_bytes).")
+@click.option("--growth-factor", type=float, help="Size check: documents whose last version is this many times the first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def check_command(paths, output_format, **options) -> int:
-    """Run the analysis checks over dump datasets.
+def check_command(paths, output_format, rates, flows, **options) -> int:
+    """Run the analysis checks and rules (docs/rules.md) over dump datasets.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""
     from .analysis.session import check
 
-    result = check(*paths, **options)
+    result = check(*paths, rates=list(rates), flows=list(flows), **options)
     if output_format == "json":
         result.write_json(sys.stdout)
     else:

@@ -140,6 +140,7 @@ def schema_registry(tmp_path_factory) -> str:
     finally:
         registryctl.down(state_dir)
 
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory) -> str:
     """Endpoint URL (http://127.0.0.1:PORT) of a running real S3-compatible server: moto's, run by
@@ -180,3 +181,24 @@ def s3_url(s3_endpoint, request) -> str:
     pyarrow.fs.S3FileSystem(endpoint_override=host, scheme="http", allow_bucket_creation=True).create_dir(bucket)
     return f"s3://{bucket}/ds?endpoint_override={s3_endpoint}"
 
+
+@pytest.fixture(scope="session")
+def spark(s3_endpoint):
+    """One Spark session (local[2]) for every Spark test: starting one costs 15-20 s on two cores.
+
+    Spark's Kafka source comes from kafka/target/spark-jars, which `make spark-jars` (a prerequisite
+    of `make test`) resolves from Maven Central, so no test downloads anything. It depends on
+    `s3_endpoint` so that its Python workers inherit the tests' AWS settings."""
+    jars = sorted((REPO / "kafka" / "target" / "spark-jars").glob("*.jar"))
+    assert jars, "no Spark Kafka connector in kafka/target/spark-jars: run `make spark-jars`"
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2]").appName("evkit tests")
+               .config("spark.jars", ",".join(map(str, jars)))
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -40,6 +40,7 @@ from .reader import ReadOptions, ReadTask, choose_reader
 from .workers import read
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
+ENGINES = ("local", "spark")
 DEFAULT_FILE_SIZE = 128 * 1024 * 1024
 DEFAULT_BATCH = 10_000
 # Below this many offsets, starting worker processes costs more than it saves.
@@ -69,6 +70,9 @@ def dump(
     mask_key_file: str | Path | None = None,
     on_plan: Callable[[list[PartitionPlan], bool], None] | None = None,
     quiet: bool = False,
+    engine: str = "local",
+    spark_master: str | None = None,
+    spark_conf: dict[str, str] | list[str] | tuple[str, ...] | None = None,
 ) -> Manifest:
     """Dump the selected ranges to the dataset directory `out`; return the run's manifest.
 
@@ -88,7 +92,21 @@ def dump(
     `schema_registry` (a URL, or `schema.registry.url` in -X/-F, with `schema.registry.*` settings) is
     checked before anything is read; every registry schema the records name is then fetched and
     stored in the dataset (docs/schema-registry.md). Without it, the ids seen are still recorded.
+    `engine="spark"` reads the same plan with Spark's Kafka source on `spark_master` (default: the
+    active session, spark-submit's master or local[*]) with `spark_conf`, and writes the same
+    dataset (docs/scale-out.md).
     """
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "spark" and (spark_master or spark_conf):
+        raise UsageError("--spark-master and --spark-conf need --engine spark")
+    if engine == "spark" and (workers is not None or max_rate is not None or mask is not None):
+        raise UsageError("--workers, --max-rate and --mask are for the local engine; with --engine spark the "
+                         "executors read in parallel (size them with --spark-conf)")
+    if engine == "spark":
+        from .spark import parse_spark_conf
+
+        spark_conf = parse_spark_conf(spark_conf)
     if isolation not in ISOLATION_LEVELS:
         raise UsageError(f"--isolation must be one of {', '.join(ISOLATION_LEVELS)}, not {isolation!r}")
     if not topics:
@@ -144,7 +162,7 @@ def dump(
         manifest = Manifest(
             run_id=run_id, status="running", cluster_id=cluster_id, request=request,
             tool={"evkit": __version__, "confluent_kafka": confluent_kafka.__version__,
-                  "librdkafka": confluent_kafka.libversion()[0]},
+                  "librdkafka": confluent_kafka.libversion()[0], **(_spark_tool() if engine == "spark" else {})},
             client_config=redact_settings(settings), isolation=isolation, started_at=started_at,
             plan=[asdict(p) for p in plans],
         )
@@ -180,7 +198,12 @@ def dump(
             schemas.add(item.topic, item.schema_ids)
 
         try:
-            if any(t.read for t in tasks):
+            if any(t.read for t in tasks) and engine == "spark":
+                from .spark import read_with_spark
+
+                read_with_spark(settings, isolation, out, tasks, options, master=spark_master, conf=spark_conf,
+                                progress=Progress(quiet=quiet), on_commit=on_commit)
+            elif any(t.read for t in tasks):
                 read(conn, out, tasks, options, workers=workers, progress=Progress(quiet=quiet),
                      on_commit=on_commit)
         except BaseException as exc:
@@ -220,6 +243,13 @@ def _positions(value, default: str) -> list[str]:
     if value is None or isinstance(value, (list, tuple)) and not value:
         return [default]
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _spark_tool() -> dict:
+    """The manifest's `tool` fields of a Spark dump: the engine, Spark's version, what it cannot give."""
+    from .spark import NOTES, spark_version
+
+    return {"engine": "spark", "spark": spark_version(), "notes": NOTES}
 
 
 def _check_dataset_identity(out: Path, cluster_id: str) -> None:

@@ -31,13 +31,14 @@ RECORD_SCHEMA = pa.schema(
 
 def record_table(*, topic, partition, offset, timestamp, timestamp_type, key, value, headers, leader_epoch) -> pa.Table:
     """A RECORD_SCHEMA table from its columns, each a list or an Arrow array; `headers` is a list of
-    [(name, value), ...] lists (None: no headers), `timestamp` epoch ms or datetimes. The derived
+    [(name, value), ...] lists (None: no headers) or a HEADER_TYPE array, `timestamp` epoch ms or datetimes. The derived
     columns (key_size, value_size, key_text) are computed here, for the dump and for write_records."""
     key, value = _array(key, pa.binary()), _array(value, pa.binary())
     return pa.Table.from_arrays(
         [_array(topic, pa.string()), _array(partition, pa.int32()), _array(offset, pa.int64()),
          _array(timestamp, RECORD_SCHEMA.field("timestamp").type), _array(timestamp_type, pa.string()), key, value,
-         headers_array(headers), _array(leader_epoch, pa.int32()), pc.binary_length(key).cast(pa.int32()),
+         _array(headers, HEADER_TYPE) if isinstance(headers, (pa.Array, pa.ChunkedArray)) else headers_array(headers),
+         _array(leader_epoch, pa.int32()), pc.binary_length(key).cast(pa.int32()),
          pc.binary_length(value).cast(pa.int32()), utf8_text(key)],
         schema=RECORD_SCHEMA,
     )

@@ -10,10 +10,10 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 import evkit
-from support.dumping import produce
+from support.dumping import produce, wait_for_compaction
 from evkit.cli import main
 
 pytestmark = pytest.mark.broker
@@ -91,32 +91,6 @@ def test_transactional_topic_with_aborted_transactions_has_no_findings(bootstrap
         (3, 8, "transaction_aborted"), (11, 16, "transaction_aborted"), (19, 20, "transaction_marker"))]
     with evkit.open(tmp_path / "ru", quiet=True) as ds:
         assert {c for (c,) in ds.offset_gaps().project("classification").fetchall()} == {"transaction_marker"}
-
-
-def wait_for_compaction(bootstrap: str, topic: str, timeout: float = 90) -> None:
-    """Roll segments (one filler record at a time) until the log cleaner has removed some offset."""
-    producer = Producer({"bootstrap.servers": bootstrap})
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"evkit-test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    deadline = time.monotonic() + timeout
-    try:
-        for filler in range(1_000_000):
-            if time.monotonic() > deadline:
-                break
-            producer.produce(topic, key=b"filler", value=f"filler {filler}".encode())
-            producer.flush(10)
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-            consumer.assign([TopicPartition(topic, 0, 0)])
-            seen = 0
-            while (message := consumer.poll(5)) is not None and not message.error():
-                seen += 1
-                if message.offset() >= high - 1:
-                    break
-            if seen < high:
-                return
-        raise TimeoutError(f"the log cleaner did not compact {topic} within {timeout}s")
-    finally:
-        consumer.close()
 
 
 def test_compacted_topic_has_no_findings(bootstrap, make_topic, tmp_path):

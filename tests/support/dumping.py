@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from evkit.store.layout import data_files, manifest_path
 from evkit.store.manifest import read_manifests
@@ -51,3 +53,29 @@ def headers_as_pairs(headers: list[dict]) -> list[tuple]:
 
 def pretty(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
+
+
+def wait_for_compaction(bootstrap: str, topic: str, timeout: float = 90) -> None:
+    """Roll segments (one filler record at a time) until the log cleaner has removed some offset."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"evkit-test-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    deadline = time.monotonic() + timeout
+    try:
+        for filler in range(1_000_000):
+            if time.monotonic() > deadline:
+                break
+            producer.produce(topic, key=b"filler", value=f"filler {filler}".encode())
+            producer.flush(10)
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            consumer.assign([TopicPartition(topic, 0, 0)])
+            seen = 0
+            while (message := consumer.poll(5)) is not None and not message.error():
+                seen += 1
+                if message.offset() >= high - 1:
+                    break
+            if seen < high:
+                return
+        raise TimeoutError(f"the log cleaner did not compact {topic} within {timeout}s")
+    finally:
+        consumer.close()
