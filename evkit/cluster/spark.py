@@ -137,23 +137,24 @@ def read_with_spark(settings: dict[str, str], isolation: str, out: Path | Object
     progress.start(total=total, unit="offsets")
     try:
         progress.status(f"Spark job: {sum(len(t.read) for t in busy)} Kafka ranges on {spark.sparkContext.master}")
-        rows = frame.mapInArrow(writer, "committed string").collect()
-    except Exception as exc:  # Py4J / captured JVM errors: one line, secrets removed
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise ClusterError(f"the Spark job failed: {_cause(exc, settings)}; the committed part is kept: "
-                           "re-run the same command to resume") from None
+        try:
+            rows = frame.mapInArrow(writer, "committed string").collect()
+        except Exception as exc:  # Py4J / captured JVM errors: one line, secrets removed
+            raise ClusterError(f"the Spark job failed: {_cause(exc, settings)}; the committed part is kept: "
+                               "re-run the same command to resume") from None
+        committed = [CommittedFile.from_json(json.loads(row.committed)) for row in rows]
+        done = {(c.topic, c.partition, c.entry.end) for c in committed}
+        for item in committed:
+            on_commit(item)
+        for task in busy:  # an interval in which Kafka delivered nothing: an empty file covers it, as locally
+            for start, end in task.read:
+                if (task.topic, task.partition, end) not in done:
+                    on_commit(PartitionFileWriter(out, task.topic, task.partition, start,
+                                                  run_id=options.run_id).commit(end))
+        progress.update(total, records=sum(c.entry.rows for c in committed),
+                        data_bytes=sum(c.data_bytes for c in committed))
     finally:
         progress.close()
-    committed = [CommittedFile.from_json(json.loads(row.committed)) for row in rows]
-    done = {(c.topic, c.partition, c.entry.end) for c in committed}
-    for item in committed:
-        on_commit(item)
-    for task in busy:  # an interval in which Kafka delivered nothing: an empty file covers it, as locally
-        for start, end in task.read:
-            if (task.topic, task.partition, end) not in done:
-                on_commit(PartitionFileWriter(out, task.topic, task.partition, start, run_id=options.run_id).commit(end))
-    progress.update(total, records=sum(c.entry.rows for c in committed), data_bytes=sum(c.data_bytes for c in committed))
 
 
 def spark_session(master: str | None, conf: dict[str, str]):

@@ -155,9 +155,6 @@ class ObjectPath:
     def is_dir(self) -> bool:
         return self._info().type == pafs.FileType.Directory
 
-    def is_file(self) -> bool:
-        return self._info().type == pafs.FileType.File
-
     def stat(self) -> _Stat:
         info = self._info()
         if info.type != pafs.FileType.File:
@@ -187,10 +184,6 @@ class ObjectPath:
 
     def glob(self, pattern: str) -> list[ObjectPath]:
         return list(self.sizes(pattern))
-
-    def rglob(self, pattern: str) -> list[ObjectPath]:
-        return sorted(ObjectPath(i.path, self.query) for i in self._listing()
-                      if i.type == pafs.FileType.File and fnmatch.fnmatchcase(PurePosixPath(i.path).name, pattern))
 
     # --- contents ---------------------------------------------------------------------------
     def open_input_file(self):
