@@ -26,7 +26,6 @@ from ..store.fs import ObjectPath, object_dataset
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
-from .decoders import schemas as stored_schemas
 from .decoders import step as decode_step
 from .findings import GAP_NOUNS, CheckReport, finding_to_json
 from .fields import FIELDS, TYPED, FieldConfig, event_fields_sql, parse_field_options, resolve_fields, sql_string
@@ -85,8 +84,7 @@ class Analysis:
         topic_names = sorted({row[0] for row in con.execute("SELECT DISTINCT topic FROM manifests").fetchall()})
         decoded_dir = Path(self._temp_dir) / "decoded"
         decoded_dir.mkdir()
-        self.decoded = decode_step.decode(con, self.datasets, [stored_schemas.load(ds.root) for ds in self.datasets],
-                                          self.fields.decoders, decoded_dir, quiet=self.quiet)
+        self.decoded = decode_step.decode(con, self.datasets, self.fields.decoders, decoded_dir, quiet=self.quiet)
         self._create_event_views(topic_names)
 
     def _records_sql(self, manifests: pa.Table) -> str:

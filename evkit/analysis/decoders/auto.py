@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import json, text
 from .base import Decoder, decoded_extract
-from .schemas import SCHEMA_TYPES
+from ...schemas.store import SCHEMA_TYPES
 
 
 def extract(column: str, paths: list[str]) -> str:

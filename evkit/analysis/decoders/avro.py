@@ -1,7 +1,8 @@
 """`avro`: values framed by a Schema Registry (magic byte 0, schema id) with an Avro payload.
 
-Fast path: the framed values of one schema id are read as one Avro object-container block by
-polars-avro (Arrow-native). The writer schema of that block is a record of a 5-byte `fixed` (the
+Fast path: the framed values of one schema id (a zero-copy slice of a batch grouped by schema id)
+are read as one Avro object-container block by polars-avro (Arrow-native, the GIL released), built
+with one copy of their bytes. The writer schema of that block is a record of a 5-byte `fixed` (the
 frame) followed by the schema itself, so the values' bytes are used as stored, prefixes included,
 and every decoded frame must equal the expected one: a corrupt value shifts the frames after it.
 A block that fails that test is read value by value with fastavro to find the corrupt values.
@@ -18,9 +19,10 @@ import fastavro
 import numpy as np
 import polars_avro
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ...schemas.store import StoredSchema, referenced
 from .framing import PREFIX, Decoded, concatenated, plain_type, zigzag
-from .schemas import Schema, referenced
 
 _INTERNAL = ("__fastavro_parsed", "__named_schemas")
 
@@ -43,11 +45,11 @@ class Reader:
 
     json_text = False
 
-    def __init__(self, schema: Schema, schemas: dict[int, Schema]):
+    def __init__(self, schema: StoredSchema, schemas: dict[int, StoredSchema]):
         named: dict = {}
-        for _, ref in referenced(schema, schemas):
-            fastavro.parse_schema(json.loads(ref.text), named)
-        writer = json.loads(schema.text)
+        for ref in referenced(schema, schemas):
+            fastavro.parse_schema(json.loads(ref.schema), named)
+        writer = json.loads(schema.schema)
         self.parsed = fastavro.parse_schema(writer, dict(named))
         expanded = _clean(fastavro.parse_schema(writer, dict(named), expand=True))
         framed = {"type": "record", "name": "evkit_framed_value", "fields": [
@@ -62,18 +64,22 @@ class Reader:
     def _block(self, values: pa.Array) -> pa.Array | None:
         """All values through polars-avro, or None if any does not decode exactly. The first value
         is appended again, so that trailing bytes of the last one show as a wrong frame too."""
-        data = concatenated(values)
-        data += concatenated(values.slice(0, 1))
+        data, first = concatenated(values), concatenated(values.slice(0, 1))
         count = len(values) + 1
+        container = b"".join([self.header, zigzag(count), zigzag(data.size + first.size), data, first, self.sync])
         try:
-            table = polars_avro.read_avro(io.BytesIO(self.header + zigzag(count) + zigzag(len(data)) + data + self.sync))
+            table = polars_avro.read_avro(io.BytesIO(container), batch_size=count)
         except Exception:  # noqa: BLE001 - any error of the reader means: find the bad values one by one
             return None
-        if table.height != count or concatenated(table.get_column("frame").to_arrow()) != self.frame * count:
+        if table.height != count:
+            return None
+        frames = table.get_column("frame").to_arrow()
+        if not pc.all(pc.equal(frames, pa.scalar(self.frame, frames.type))).as_py():
             return None
         value = table.get_column("value").head(len(values)).to_arrow()
         value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
-        return value.cast(plain_type(value.type))
+        plain = plain_type(value.type)
+        return value if plain == value.type else value.cast(plain)
 
     def _decodes(self, value: bytes) -> bool:
         stream = io.BytesIO(value)

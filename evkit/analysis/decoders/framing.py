@@ -46,15 +46,13 @@ def frames(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return framed, ids
 
 
-def concatenated(values: pa.Array) -> bytes:
-    """The bytes of all values one after another (a binary array's data buffer, no copy per value)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+def concatenated(values: pa.Array) -> pa.Buffer:
+    """The bytes of all values one after another: a zero-copy slice of a binary array's data buffer."""
     values = values.cast(pa.binary()) if values.type != pa.binary() else values
     offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1 + values.offset)[values.offset:]
     if len(values) == 0 or values.buffers()[2] is None:
-        return b""
-    return values.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+        return pa.py_buffer(b"")
+    return values.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
 def zigzag(number: int) -> bytes:

@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
+from ...schemas.store import StoredSchema
 from .framing import PREFIX, Decoded
-from .schemas import Schema
-
 
 
 class Reader:
@@ -18,7 +17,7 @@ class Reader:
 
     json_text = True
 
-    def __init__(self, schema: Schema, schemas: dict[int, Schema]):
+    def __init__(self, schema: StoredSchema, schemas: dict[int, StoredSchema]):
         self.schema_id = schema.id
 
     def read(self, values: pa.Array) -> Decoded:

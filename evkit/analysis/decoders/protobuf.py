@@ -20,8 +20,8 @@ from google.protobuf import (any_pb2, descriptor_pb2, descriptor_pool, duration_
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
+from ...schemas.store import StoredSchema, referenced
 from .framing import PREFIX, Decoded, read_zigzag
-from .schemas import Schema, referenced
 
 
 F = FieldDescriptor
@@ -38,10 +38,10 @@ AS_JSON = {f"google.protobuf.{name}" for name in ("Struct", "Value", "ListValue"
 MAX_DEPTH = 16  # a recursive message type deeper than this is kept as JSON text
 
 
-def _file_proto(schema: Schema) -> descriptor_pb2.FileDescriptorProto:
+def _file_proto(schema: StoredSchema) -> descriptor_pb2.FileDescriptorProto:
     proto = descriptor_pb2.FileDescriptorProto()
     try:
-        proto.ParseFromString(base64.b64decode(schema.text, validate=True))
+        proto.ParseFromString(base64.b64decode(schema.schema, validate=True))
     except (binascii.Error, ValueError, DecodeError):
         raise ValueError(f"schema {schema.id} is not a serialized FileDescriptorProto (.proto text is not supported)") from None
     return proto
@@ -126,7 +126,7 @@ class Reader:
 
     json_text = False
 
-    def __init__(self, schema: Schema, schemas: dict[int, Schema]):
+    def __init__(self, schema: StoredSchema, schemas: dict[int, StoredSchema]):
         pool = descriptor_pool.DescriptorPool()
         added: set[str] = set()
 
@@ -139,7 +139,8 @@ class Reader:
             pool.Add(proto)
             added.add(proto.name)
 
-        references = [(name, _file_proto(ref)) for name, ref in referenced(schema, schemas)]
+        imported = {(r.subject, r.version): r.name for s in schemas.values() for r in s.references}
+        references = [(imported[(ref.subject, ref.version)], _file_proto(ref)) for ref in referenced(schema, schemas)]
         provided = {proto.name for _, proto in references} | {name for name, _ in references}
         for name, proto in references:
             proto.name = proto.name or name
