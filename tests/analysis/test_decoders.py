@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import sys
 
 import fastavro
 import pytest
 
 import evkit
+from evkit.analysis.decoders.step import CACHE_DIR
+from evkit.store.layout import data_files
+from support import REPO
 from support.analysis_data import BASE_MS, write
+from support.dumping import dataset_rows
 
 
 def rows(values: list[bytes | None], key: bytes | None = b"k") -> list[dict]:
@@ -78,16 +84,20 @@ BET = {"type": "record", "name": "Bet", "fields": [{"name": "bet_id", "type": "s
                                                    {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}
 
 
+def store_bet_schema(root) -> None:
+    (root / "_evkit" / "schemas").mkdir()
+    (root / "_evkit" / "schemas" / "3.json").write_text(json.dumps(
+        {"id": 3, "subject": "t-value", "version": 1, "schema_type": "AVRO", "schema": json.dumps(BET),
+         "references": []}))
+
+
 @pytest.mark.parametrize("value_format", ["auto", "avro"])
 def test_framed_avro_values_decode_and_every_failure_is_counted_with_its_reason(tmp_path, value_format):
     """Stored schema 3 only: a truncated payload is corrupt, id 9 is unknown, a JSON value is read as
     JSON by `auto` and has the wrong magic byte for `avro`; the values after a corrupt one still decode."""
     values = [avro_value(3, 0), avro_value(3, 1)[:-2], avro_value(3, 2), avro_value(9, 3), b'{"bet_id": "j"}', None]
     root = write(tmp_path / "ds", rows(values))
-    (root / "_evkit" / "schemas").mkdir()
-    (root / "_evkit" / "schemas" / "3.json").write_text(json.dumps(
-        {"id": 3, "subject": "t-value", "version": 1, "schema_type": "AVRO", "schema": json.dumps(BET),
-         "references": []}))
+    store_bet_schema(root)
     config = {"topics": {"t": {"value_format": value_format, "event_id": "$.bet_id", "event_time": "$.ts"}}}
     with evkit.open(root, config=config, quiet=True) as analysis:
         assert analysis.sql('SELECT event_id, epoch_ms(event_time) FROM events ORDER BY "offset"').fetchall() == [
@@ -101,3 +111,35 @@ def test_framed_avro_values_decode_and_every_failure_is_counted_with_its_reason(
         assert detail == (f"{undecodable + 1} of 6 records of t have no event_id ($.bet_id): {undecodable} undecodable "
                           f"(corrupt_payload 1, unknown_schema_id 1{'' if value_format == 'auto' else ', wrong_magic_byte 1'}), "
                           f"1 without it, 0 unparseable")
+
+
+def opened(root, **options) -> tuple[tuple[int, int], list[tuple]]:
+    """(data files decoded, data files read from the cache) and the event ids of one open."""
+    with evkit.open(root, config={"topics": {"t": {"value_format": "avro", "event_id": "$.bet_id"}}}, quiet=True,
+                    **options) as analysis:
+        return ((analysis.decoded.decoded_files, analysis.decoded.cached_files),
+                analysis.sql('SELECT event_id FROM events ORDER BY "offset"').fetchall())
+
+
+def test_a_second_open_reads_the_cache_and_changed_bytes_are_decoded_again(tmp_path, monkeypatch):
+    root = write(tmp_path / "ds", rows([avro_value(3, n) for n in range(3)]))
+    store_bet_schema(root)
+    assert opened(root) == ((1, 0), [("b0",), ("b1",), ("b2",)])
+    assert opened(root) == ((0, 1), [("b0",), ("b1",), ("b2",)])
+    other = write(tmp_path / "other", rows([avro_value(3, n) for n in range(7, 10)]))
+    (path,), (replacement,) = data_files(root), data_files(other)
+    shutil.copyfile(replacement, path)  # same size, other bytes: only verify=False opens it
+    assert opened(root, verify=False) == ((1, 0), [("b7",), ("b8",), ("b9",)])
+    monkeypatch.setenv("EVKIT_DECODE_CACHE", "0")
+    entries = sorted((root / CACHE_DIR).iterdir())
+    assert len(entries) == 2 and opened(root, verify=False) == ((1, 0), [("b7",), ("b8",), ("b9",)])
+    assert sorted((root / CACHE_DIR).iterdir()) == entries
+
+
+def test_the_committed_avro_sample_is_what_its_script_makes(tmp_path):
+    sys.path.insert(0, str(REPO / "data"))
+    from make_registry_avro import make
+
+    make(tmp_path / "sample")
+    columns = ["topic", "partition", "offset", "timestamp", "key", "value"]
+    assert dataset_rows(tmp_path / "sample", columns) == dataset_rows(REPO / "data" / "registry-avro", columns)

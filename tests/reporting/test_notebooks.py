@@ -22,6 +22,8 @@ from support import REPO
 NOTEBOOKS = REPO / "notebooks"
 SAMPLE = REPO / "data" / "sports-betting"
 CONFIG = REPO / "data" / "sports-betting.toml"
+AVRO_SAMPLE = REPO / "data" / "registry-avro"
+AVRO_CONFIG = REPO / "data" / "registry-avro.toml"
 FOCUSED = {
     "timeline_and_traces.ipynb": ("Timeline and trace lifecycle", ["out_of_order", "silence"], 4),
     "duplicates_and_gaps.ipynb": ("Duplicates and gaps", ["duplicate", "offset_gap", "sequence_gap"], 1),
@@ -31,7 +33,8 @@ FOCUSED = {
 
 
 def test_every_notebook_is_executed_by_the_suite():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted([*FOCUSED, "incident_review.ipynb"])
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted([*FOCUSED, "incident_review.ipynb",
+                                                                        "registry_formats.ipynb"])
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
@@ -55,6 +58,25 @@ def test_focused_notebook_runs_on_the_sample(name, tmp_path):
     html = result.html.read_text()
     assert re.findall(r'<h1 id="[^"]*">([^<]*)', html) == [title]
     assert len(re.findall(r'<img[^>]* src="data:image/png;base64,', html)) == plots_shown
+
+
+def test_registry_formats_notebook_analyses_the_avro_sample_like_json(tmp_path):
+    """Decoded paths find the sample's duplicate, gap and schema change; ds.values shows typed columns."""
+    result = report(NOTEBOOKS / "registry_formats.ipynb", out=tmp_path, quiet=True)
+    findings = json.loads(result.findings.read_text())
+    assert findings == check(AVRO_SAMPLE, checks=["duplicate", "sequence_gap", "schema_drift"], config=AVRO_CONFIG,
+                             quiet=True).findings
+    assert sorted((f["check"], f["partition"], f["offsets"], f["event_ids"]) for f in findings) == [
+        ("duplicate", 0, [15, 16], ["u3-4"]), ("schema_drift", 0, [28], []), ("schema_drift", 1, [28], []),
+        ("sequence_gap", 0, [19, 26], ["u2-5", "u2-7"])]
+    executed = nbformat.read(result.notebook, as_version=4)
+    typed = next(cell for cell in executed.cells if cell.source.startswith("values = ds.values"))
+    assert typed.outputs[0]["text"].splitlines()[0] == str({
+        "partition": "INTEGER", "offset": "BIGINT", "schema_id": "BIGINT", "bet_id": "VARCHAR",
+        "user": "STRUCT(id VARCHAR, country VARCHAR)", "seq": "BIGINT", "placed_at": "TIMESTAMP WITH TIME ZONE",
+        "stake": "DECIMAL(9,2)", "currency": "VARCHAR"})
+    failures = next(cell for cell in executed.cells if "FROM decode_failures" in cell.source)
+    assert "corrupt_payload" in failures.outputs[0]["data"]["text/plain"]
 
 
 def test_timeline_draws_each_event_and_each_finding_on_its_lane():
