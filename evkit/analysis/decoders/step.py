@@ -17,7 +17,7 @@ Per data file and part (side, schema id, message type; or a side's failures) one
 * `decode_failures`: cluster_id, topic, side, partition, offset, schema_id, reason.
 
 Cache: a data file's decoded files are kept in `<dataset>/_evkit/decoded/<key>/`, where the key is
-the sha256 of the file's bytes (hashed here as they are read, not taken on trust), the formats of
+the sha256 of the file's bytes (hashed here, not taken from the manifest), the formats of
 its sides, every stored schema and the decoder's and its libraries' versions; so a second open of
 the dataset does not decode again, and a changed file, schema, format or library is a new key,
 never a stale entry. An entry appears whole (written aside, then renamed) and is never modified.
