@@ -267,7 +267,8 @@ def replay_command(topic_map, topics, client_config, quiet, **options) -> int:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one difference per line, then one summary line.")
 @click.option("--limit", type=int, default=1000, show_default=True, help="At most this many differences listed.")
-@click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
+@click.option("--memory-limit", metavar="SIZE", default="2GB", show_default=True,
+              help="DuckDB memory limit; it spills to disk past it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def diff_command(a, b, output_format, topic_map, fields, ignore_headers, **options) -> int:
     """Compare dataset A with dataset B record by record. Exit 0: equal, 1: different, 2: error."""

@@ -16,6 +16,7 @@ from ..errors import UsageError
 IDENTITIES = ("content", "event_id", "position")
 PROVENANCE_HEADER = "evkit-replay"
 KINDS = ("only_in_a", "only_in_b", "changed", "moved")
+MEMORY_LIMIT = "2GB"  # DuckDB's for a diff: past it the matching spills to disk, so memory stays flat
 
 
 @dataclass
@@ -104,10 +105,11 @@ def diff(
     ignore_headers: Iterable[str] = (PROVENANCE_HEADER,),
     timestamps: bool = True,
     limit: int = 1000,
-    memory_limit: str | None = None,
+    memory_limit: str | None = MEMORY_LIMIT,
     quiet: bool = False,
 ) -> DiffReport:
-    """Compare dataset A with dataset B (both verified): `evkit.open(a)` then `.diff(b)`."""
+    """Compare dataset A with dataset B (both verified): `evkit.open(a)` then `.diff(b)`; DuckDB
+    spills past `memory_limit` (None: DuckDB's default, 80% of RAM)."""
     from ..analysis.session import open as open_dataset
 
     with open_dataset(a, fields=fields, config=config, memory_limit=memory_limit, quiet=quiet) as analysis:
@@ -117,22 +119,22 @@ def diff(
 
 def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str | None, where_a: str | None,
             where_b: str | None, ignore_headers: Iterable[str], timestamps: bool, limit: int) -> DiffReport:
-    """`Analysis.diff`: B's verified files as views on A's connection, then sql/diff.sql."""
+    """`Analysis.diff`: B's verified files as views on A's connection, then sql/diff.sql, which reads
+    only the columns it compares and keeps hashes of the bytes, not the bytes (docs/sharing.md)."""
     from ..analysis.fields import sql_string
-    from ..analysis.verify import load_dataset
 
     if identity not in IDENTITIES:
         raise UsageError(f"--identity must be one of {', '.join(IDENTITIES)}, not {identity!r}")
     if limit < 0:
         raise UsageError("--limit must be 0 or more")
     mapped = parse_topic_map(topic_map)
-    other_ds = load_dataset(other, quiet=analysis.quiet)
+    other_ds = _other_dataset(analysis, other)
     con = analysis.connection
     columns = 'topic, partition, "offset", timestamp, key, value, headers'
     files = ", ".join(sql_string(str(p)) for p in other_ds.files)
-    con.execute(f"CREATE OR REPLACE VIEW diff_b_records AS SELECT {sql_string(other_ds.cluster_id)} AS cluster_id, "
+    con.execute(f"CREATE OR REPLACE VIEW diff_b_raw AS SELECT {sql_string(other_ds.cluster_id)} AS cluster_id, "
                 f"{columns} FROM read_parquet([{files}], hive_partitioning = false)" if files else
-                f"CREATE OR REPLACE VIEW diff_b_records AS SELECT * FROM records WHERE false")
+                f"CREATE OR REPLACE VIEW diff_b_raw AS SELECT * FROM records WHERE false")
     back = {target: source for source, target in mapped.items()}
     rename = ("CASE topic " + " ".join(f"WHEN {sql_string(t)} THEN {sql_string(s)}" for t, s in back.items())
               + " ELSE topic END") if back else "topic"
@@ -140,10 +142,10 @@ def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str
     headers = f"list_filter(headers, lambda h: h.key NOT IN ({ignored}))" if ignored else "headers"
 
     ids = {"records": "(SELECT topic, partition, \"offset\", event_id FROM events)",
-           "diff_b_records": _other_event_ids(analysis, other_ds, back) if identity == "event_id" else None}
+           "diff_b_raw": _other_event_ids(analysis, other_ds, back) if identity == "event_id" else None}
 
     def side(source: str, condition: str | None) -> str:
-        topic = rename if source == "diff_b_records" else "topic"
+        topic = rename if source == "diff_b_raw" else "topic"
         if identity == "event_id":
             body = (f"SELECT r.*, i.event_id FROM {source} r LEFT JOIN {ids[source]} i "
                     'ON i.topic = r.topic AND i.partition = r.partition AND i."offset" = r."offset"')
@@ -152,15 +154,18 @@ def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str
         return (f"SELECT {topic} AS topic, partition, \"offset\", timestamp, key, value, {headers} AS headers, event_id "
                 f"FROM ({body}) WHERE {condition or 'true'}")
 
-    con.execute(f"SET VARIABLE diff_identity = {sql_string(identity)}; SET VARIABLE diff_timestamps = {str(timestamps).lower()}")
+    con.execute(f"SET VARIABLE diff_identity = {sql_string(identity)}; SET VARIABLE diff_timestamps = {str(timestamps).lower()}; "
+                f"SET VARIABLE diff_limit = {int(limit)}")
+    con.execute('CREATE OR REPLACE VIEW diff_a_records AS SELECT topic, partition, "offset", key, value FROM records')
+    con.execute(f'CREATE OR REPLACE VIEW diff_b_records AS SELECT {rename} AS topic, partition, "offset", key, value FROM diff_b_raw')
     try:
         con.execute("CREATE OR REPLACE VIEW diff_a AS " + side("records", " AND ".join(f"({w})" for w in (where, where_a) if w)))
-        con.execute("CREATE OR REPLACE VIEW diff_b AS " + side("diff_b_records", " AND ".join(f"({w})" for w in (where, where_b) if w)))
+        con.execute("CREATE OR REPLACE VIEW diff_b AS " + side("diff_b_raw", " AND ".join(f"({w})" for w in (where, where_b) if w)))
         analysis.use("diff")
         summary = _dicts(con.execute("SELECT * FROM diff_summary ORDER BY topic"))
         total = sum(t[k] for t in summary for k in KINDS)
-        rows = _dicts(con.execute("SELECT * FROM diff_rows ORDER BY topic, kind, coalesce(a_partition, b_partition), "
-                                  f"coalesce(a_offset, b_offset) LIMIT {int(limit)}"))
+        rows = _dicts(con.execute("SELECT * FROM diff_listing ORDER BY topic, kind, coalesce(a_partition, b_partition), "
+                                  "coalesce(a_offset, b_offset)"))
     except Exception as exc:  # a user's --where that DuckDB rejects
         import duckdb
 
@@ -170,6 +175,22 @@ def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str
     finally:
         analysis._loaded.discard("diff")  # a later diff rebinds its views
     return DiffReport(identity, summary, [_difference(r) for r in rows], max(0, total - len(rows)))
+
+
+def _other_dataset(analysis, other: str | Path):
+    """B verified, unless it is one of A's datasets, verified when A was opened: files are read
+    (sha256) once per diff."""
+    from ..analysis.verify import load_dataset
+    from ..store.fs import ObjectPath, as_path
+
+    def same(path) -> str:
+        return str(path) if isinstance(path, ObjectPath) else str(Path(path).resolve())
+
+    root = same(as_path(other))
+    for ds in analysis.datasets:
+        if same(ds.root) == root:
+            return ds
+    return load_dataset(other, quiet=analysis.quiet)
 
 
 def _other_event_ids(analysis, other, back: dict[str, str]) -> str:

@@ -1,8 +1,9 @@
 -- diff: two datasets (or ranges of them) record by record (evkit/share/diff.py, docs/sharing.md).
 --
 -- Input: the views diff_a and diff_b (topic, partition, "offset", timestamp, key, value, headers,
--- event_id), topics of B already named as in A, ignored headers already removed. Records are
--- matched by an identity (variable diff_identity):
+-- event_id: the records compared, topics of B already named as in A, ignored headers already
+-- removed) and diff_a_records, diff_b_records (the same records before --where, read again only for
+-- the differences listed). Records are matched by an identity (variable diff_identity):
 --   position   the same partition and offset;
 --   event_id   the same event id (records without one fall back to content);
 --   content    the same key and the same value and headers (null and empty kept apart).
@@ -12,40 +13,47 @@
 -- differ - for JSON objects with the top-level fields that differ ($.name) - and `moved` when it
 -- sits in another partition, or when its predecessor among the pairs of its partition is not the
 -- same in A and in B (a record moved within a partition flags itself and the record after its old
--- place). Under content identity nothing can be `changed` but the timestamp.
+-- place). Under content identity nothing can be `changed` but the timestamp and a null against an
+-- empty header list.
+--
+-- Speed and memory: each record is read once and reduced to its position, timestamp and 64-bit
+-- hashes of key, value and headers (null and empty kept apart); matching, ordering and counting work
+-- on these narrow rows only, so a 10M-record side is ~0.5 GB that spills past the memory limit. The
+-- bytes themselves (keys, and values to name the JSON fields that changed) are read again only for
+-- the at most `diff_limit` differences listed. Two different keys, values or header lists with one
+-- 64-bit hash would be taken for equal.
+
+-- A record as the diff sees it: where it is, when, its event id, and hashes of its parts.
+CREATE OR REPLACE MACRO diff_hashed(side) AS TABLE
+SELECT topic, partition, "offset", timestamp, event_id,
+       hash(key IS NULL, key) AS key_h, hash(value IS NULL, value) AS value_h,
+       hash(headers) AS headers_h, headers IS NULL AS headers_null  -- hash() gives null and [] one hash
+FROM query_table(side);
 
 -- An identity is two numbers, so that matching joins integers: (partition, offset) by position,
--- (-1, hash of the event id) by event id, (-2, hash of key, value and headers) by content. Two
--- different records that share a 64-bit content hash would pair up and show as `changed`.
+-- (-1, hash of the event id) by event id, (-2, hash of key, value and headers) by content.
 CREATE OR REPLACE MACRO diff_ident_kind(partition, event_id) AS
     CASE WHEN getvariable('diff_identity') = 'position' THEN partition
          WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN -1 ELSE -2 END;
-CREATE OR REPLACE MACRO diff_ident_hash(off, key, value, headers, event_id) AS
+CREATE OR REPLACE MACRO diff_ident_hash(off, key_h, value_h, headers_h, event_id) AS
     CASE WHEN getvariable('diff_identity') = 'position' THEN off::UBIGINT
          WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN hash(event_id)
-         ELSE hash(key IS NULL, key, value IS NULL, value, headers) END;
+         ELSE hash(key_h, value_h, headers_h) END;
+CREATE OR REPLACE MACRO diff_matched(side) AS TABLE
+SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
+FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
+             diff_ident_hash("offset", key_h, value_h, headers_h, event_id) AS ident_hash
+      FROM diff_hashed(side));
 
 CREATE OR REPLACE TABLE diff_pairs AS
-WITH a AS (
-    SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
-    FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
-                 diff_ident_hash("offset", key, value, headers, event_id) AS ident_hash FROM diff_a)
-), b AS (
-    SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
-    FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
-                 diff_ident_hash("offset", key, value, headers, event_id) AS ident_hash FROM diff_b)
-)
 SELECT coalesce(a.topic, b.topic) AS topic,
        a.partition AS a_partition, a."offset" AS a_offset, b.partition AS b_partition, b."offset" AS b_offset,
-       coalesce(a.key, b.key) AS key, coalesce(a.event_id, b.event_id) AS event_id,
-       a.key IS DISTINCT FROM b.key AS key_changed,
-       a.value IS DISTINCT FROM b.value AS value_changed,
-       a.headers IS DISTINCT FROM b.headers AS headers_changed,
-       getvariable('diff_timestamps') AND a.timestamp IS DISTINCT FROM b.timestamp AS timestamp_changed,
-       CASE WHEN a.value IS DISTINCT FROM b.value THEN a.value END AS a_value,
-       CASE WHEN a.value IS DISTINCT FROM b.value THEN b.value END AS b_value,
-       a.timestamp AS a_timestamp, b.timestamp AS b_timestamp
-FROM a FULL OUTER JOIN b USING (topic, ident_kind, ident_hash, copy);
+       coalesce(a.event_id, b.event_id) AS event_id,
+       a.key_h IS DISTINCT FROM b.key_h AS key_changed,
+       a.value_h IS DISTINCT FROM b.value_h AS value_changed,
+       (a.headers_h, a.headers_null) IS DISTINCT FROM (b.headers_h, b.headers_null) AS headers_changed,
+       getvariable('diff_timestamps') AND a.timestamp IS DISTINCT FROM b.timestamp AS timestamp_changed
+FROM diff_matched('diff_a') a FULL OUTER JOIN diff_matched('diff_b') b USING (topic, ident_kind, ident_hash, copy);
 
 -- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's; only the
 -- pairs whose predecessors differ are kept.
@@ -57,46 +65,26 @@ FROM diff_pairs
 WHERE a_partition = b_partition
 QUALIFY before_in_a IS DISTINCT FROM before_in_b;
 
-CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
-    try(CASE WHEN json_type(try(decode(a))) = 'OBJECT' AND json_type(try(decode(b))) = 'OBJECT' THEN
-        list_transform(
-            list_filter(list_sort(list_distinct(json_keys(decode(a)) || json_keys(decode(b)))),
-                        lambda k: json_extract(decode(a), '$."' || k || '"') IS DISTINCT FROM json_extract(decode(b), '$."' || k || '"')),
-            lambda k: 'value.$.' || k)
-    END);
-
+-- Every difference, by kind (a `changed` pair keeps which of its parts changed).
 CREATE OR REPLACE TABLE diff_rows AS
-SELECT kind, topic, a_partition, a_offset, b_partition, b_offset, key, event_id, fields,
-       CASE kind
-           WHEN 'only_in_a' THEN format('{}/{}@{} is only in A', topic, a_partition, a_offset)
-           WHEN 'only_in_b' THEN format('{}/{}@{} is only in B', topic, b_partition, b_offset)
-           WHEN 'changed' THEN format('{}/{}@{} in A is {}/{}@{} in B with another {}', topic, a_partition, a_offset,
-                                      topic, b_partition, b_offset, array_to_string(fields, ', '))
-           ELSE format('{}/{}@{} in A is {}/{}@{} in B{}', topic, a_partition, a_offset, topic, b_partition, b_offset,
-                       CASE WHEN a_partition <> b_partition THEN ', another partition' ELSE ', in another order' END)
-       END AS detail
-FROM (
-    SELECT 'only_in_a' AS kind, topic, a_partition, a_offset, NULL::INTEGER AS b_partition, NULL::BIGINT AS b_offset,
-           key, event_id, []::VARCHAR[] AS fields
-    FROM diff_pairs WHERE b_offset IS NULL
-    UNION ALL
-    SELECT 'only_in_b', topic, NULL, NULL, b_partition, b_offset, key, event_id, []::VARCHAR[]
-    FROM diff_pairs WHERE a_offset IS NULL
-    UNION ALL
-    SELECT 'changed', topic, a_partition, a_offset, b_partition, b_offset, key, event_id,
-           list_filter(['key', 'headers', 'timestamp'], lambda f:
-                 (f = 'key' AND key_changed) OR (f = 'headers' AND headers_changed) OR (f = 'timestamp' AND timestamp_changed))
-           || CASE WHEN value_changed THEN coalesce(nullif(json_changed_fields(a_value, b_value), []), ['value']) ELSE [] END
-    FROM diff_pairs
-    WHERE a_offset IS NOT NULL AND b_offset IS NOT NULL
-      AND (key_changed OR value_changed OR headers_changed OR timestamp_changed)
-    UNION ALL
-    SELECT 'moved', topic, a_partition, a_offset, b_partition, b_offset, key, event_id, []::VARCHAR[]
-    FROM diff_pairs WHERE a_partition <> b_partition
-    UNION ALL
-    SELECT 'moved', p.topic, p.a_partition, p.a_offset, p.b_partition, p.b_offset, p.key, p.event_id, []::VARCHAR[]
-    FROM diff_pairs p JOIN diff_order o USING (topic, a_partition, a_offset)
-);
+SELECT 'only_in_a' AS kind, topic, a_partition, a_offset, NULL::INTEGER AS b_partition, NULL::BIGINT AS b_offset,
+       event_id, false AS key_changed, false AS value_changed, false AS headers_changed, false AS timestamp_changed
+FROM diff_pairs WHERE b_offset IS NULL
+UNION ALL
+SELECT 'only_in_b', topic, NULL, NULL, b_partition, b_offset, event_id, false, false, false, false
+FROM diff_pairs WHERE a_offset IS NULL
+UNION ALL
+SELECT 'changed', topic, a_partition, a_offset, b_partition, b_offset, event_id,
+       key_changed, value_changed, headers_changed, timestamp_changed
+FROM diff_pairs
+WHERE a_offset IS NOT NULL AND b_offset IS NOT NULL
+  AND (key_changed OR value_changed OR headers_changed OR timestamp_changed)
+UNION ALL
+SELECT 'moved', topic, a_partition, a_offset, b_partition, b_offset, event_id, false, false, false, false
+FROM diff_pairs WHERE a_partition <> b_partition
+UNION ALL
+SELECT 'moved', p.topic, p.a_partition, p.a_offset, p.b_partition, p.b_offset, p.event_id, false, false, false, false
+FROM diff_pairs p JOIN diff_order o USING (topic, a_partition, a_offset);
 
 -- Per topic: records on each side, pairs matched, and each kind of difference.
 CREATE OR REPLACE VIEW diff_summary AS
@@ -109,3 +97,49 @@ FROM diff_pairs p
 LEFT JOIN (SELECT topic, count(*) FILTER (WHERE kind = 'changed') AS changed, count(*) FILTER (WHERE kind = 'moved') AS moved
            FROM diff_rows WHERE kind IN ('changed', 'moved') GROUP BY topic) r USING (topic)
 GROUP BY p.topic;
+
+-- The differences listed: the first `diff_limit` in topic, kind and position order.
+CREATE OR REPLACE TABLE diff_listed AS
+SELECT * FROM diff_rows
+ORDER BY topic, kind, coalesce(a_partition, b_partition), coalesce(a_offset, b_offset)
+LIMIT getvariable('diff_limit');
+
+CREATE OR REPLACE MACRO json_changed_fields(a, b) AS
+    try(CASE WHEN json_type(try(decode(a))) = 'OBJECT' AND json_type(try(decode(b))) = 'OBJECT' THEN
+        list_transform(
+            list_filter(list_sort(list_distinct(json_keys(decode(a)) || json_keys(decode(b)))),
+                        lambda k: json_extract(decode(a), '$."' || k || '"') IS DISTINCT FROM json_extract(decode(b), '$."' || k || '"')),
+            lambda k: 'value.$.' || k)
+    END);
+
+-- The bytes of the listed records, read again for them alone: keys (A's, else B's) and values (the
+-- JSON fields of a changed value). One side's records at the listed positions of that side.
+CREATE OR REPLACE MACRO diff_listed_bytes(side, is_a) AS TABLE
+SELECT DISTINCT ON (r.topic, r.partition, r."offset") r.topic, r.partition, r."offset", r.key, r.value
+FROM query_table(side) r
+SEMI JOIN diff_listed l
+    ON r.topic = l.topic AND r.partition = CASE WHEN is_a THEN l.a_partition ELSE l.b_partition END
+   AND r."offset" = CASE WHEN is_a THEN l.a_offset ELSE l.b_offset END;
+
+CREATE OR REPLACE VIEW diff_listing AS
+SELECT kind, topic, a_partition, a_offset, b_partition, b_offset, key, event_id, fields,
+       CASE kind
+           WHEN 'only_in_a' THEN format('{}/{}@{} is only in A', topic, a_partition, a_offset)
+           WHEN 'only_in_b' THEN format('{}/{}@{} is only in B', topic, b_partition, b_offset)
+           WHEN 'changed' THEN format('{}/{}@{} in A is {}/{}@{} in B with another {}', topic, a_partition, a_offset,
+                                      topic, b_partition, b_offset, array_to_string(fields, ', '))
+           ELSE format('{}/{}@{} in A is {}/{}@{} in B{}', topic, a_partition, a_offset, topic, b_partition, b_offset,
+                       CASE WHEN a_partition <> b_partition THEN ', another partition' ELSE ', in another order' END)
+       END AS detail
+FROM (
+    SELECT l.*, coalesce(a.key, b.key) AS key,
+           list_filter(['key', 'headers', 'timestamp'], lambda f:
+                 (f = 'key' AND l.key_changed) OR (f = 'headers' AND l.headers_changed) OR (f = 'timestamp' AND l.timestamp_changed))
+           || CASE WHEN l.value_changed THEN coalesce(nullif(json_changed_fields(a.value, b.value), []), ['value'])
+                   ELSE [] END AS fields
+    FROM diff_listed l
+    LEFT JOIN diff_listed_bytes('diff_a_records', true) a
+        ON a.topic = l.topic AND a.partition = l.a_partition AND a."offset" = l.a_offset
+    LEFT JOIN diff_listed_bytes('diff_b_records', false) b
+        ON b.topic = l.topic AND b.partition = l.b_partition AND b."offset" = l.b_offset
+);
