@@ -7,7 +7,9 @@ it already holds them), then runs each reader in its own process, one after the 
 reports records/s, MB/s and the reader's peak RSS. The physical limit is benchmarks/rdkafka_loop.c
 (librdkafka's consume loop in C, touching every field, writing nothing; built here with gcc);
 "native, fetch + Arrow only" is the native reader's consume loop without Parquet (where the time
-goes). Needs `kcat` (Debian package `kcat`) and a built native reader (`make native-reader`).
+goes). The native reader runs in 1 process (the default) and in 2 worker processes, and the
+Parquet files of its dump are written again at zstd levels 1 and 3 (the writer alone: seconds, CPU
+seconds, MB). Needs `kcat` (Debian package `kcat`) and a built native reader (`make native-reader`).
 Without --bootstrap it starts a private broker with kafka/kafkactl.py. Loopback only.
 """
 from __future__ import annotations
@@ -23,8 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 REPO = Path(__file__).resolve().parents[1]
 FETCH = 4 * 1024 * 1024  # evkit's default fetch.message.max.bytes
+PYTHON, NATIVE = "evkit python (default: 2 workers)", "evkit native (default: 1 process)"
 sys.path.insert(0, str(REPO / "kafka"))
 import kafkactl  # noqa: E402
 
@@ -86,8 +91,9 @@ def produce(bootstrap: str, topic: str, records: int, partitions: int) -> None:
     producer.flush(120)
 
 
-def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int, str]:
-    """Run cmd; return (seconds, peak RSS in bytes of the process and its children, stdout)."""
+def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int, float, str]:
+    """Run cmd; return (seconds, peak RSS in bytes, CPU seconds (user + system, its children's too),
+    stdout). On a loaded machine the CPU seconds are what a reader costs; the seconds are its share."""
     started = time.monotonic()
     sink = open(stdout_file, "w") if stdout_file else subprocess.PIPE
     proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, text=True)
@@ -98,7 +104,29 @@ def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int
     seconds = time.monotonic() - started
     if status != 0:
         raise SystemExit(f"{cmd[0]} failed with status {status}")
-    return seconds, usage.ru_maxrss * 1024, out
+    return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, out
+
+
+def zstd_levels(dataset: Path) -> dict[int, tuple[float, float, int]]:
+    """Write the dataset's records again with evkit's writer at zstd levels 1 and 3, in batches of
+    10,000 as a dump does: {level: (seconds, CPU seconds, bytes)}."""
+    import pyarrow.parquet as pq
+
+    from evkit.store.layout import data_files
+    from evkit.store.writer import PartitionFileWriter
+
+    tables = [pq.read_table(path) for path in data_files(dataset)]
+    levels = {}
+    for level in (1, 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            started, cpu, size = time.monotonic(), time.process_time(), 0
+            for n, table in enumerate(tables):
+                writer = PartitionFileWriter(tmp, "t", n, 0, run_id="bench", compression_level=level)
+                for batch in table.to_batches(10_000):
+                    writer.write(pa.Table.from_batches([batch]))
+                size += writer.commit(table.num_rows).entry.bytes
+            levels[level] = (time.monotonic() - started, time.process_time() - cpu, size)
+    return levels
 
 
 def main() -> None:
@@ -113,6 +141,7 @@ def main() -> None:
         state = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
         bootstrap = kafkactl.up(state)
     results = []
+    load = [os.getloadavg()[0]]
     loop = c_loop()
     from evkit.cluster.native import _librdkafka_path
 
@@ -123,55 +152,62 @@ def main() -> None:
             produce(bootstrap, topic, records, args.partitions)
             row = {"records": records}
             fetch = [f"fetch.message.max.bytes={FETCH}"]
-            secs, rss, out = measured([loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch])
+            secs, rss, cpu, out = measured([loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch])
             assert int(out.split()[0]) == records, (out, records)
-            row["C loop (librdkafka), 4 MiB fetch"] = (secs, rss)
+            row["C loop (librdkafka), 4 MiB fetch"] = (secs, rss, cpu)
             if shutil.which("kcat"):
                 for name, extra in (("kcat", []), ("kcat, 4 MiB fetch", ["-X", fetch[0]])):
                     with tempfile.TemporaryDirectory() as tmp:
-                        secs, rss, _ = measured(
+                        secs, rss, cpu, _ = measured(
                             ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", *extra,
                              "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)], stdout_file=f"{tmp}/out.txt")
-                    row[name] = (secs, rss)
-            secs, rss, out = measured([sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)])
+                    row[name] = (secs, rss, cpu)
+            secs, rss, cpu, out = measured([sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)])
             assert int(out) == records, (out, records)
-            row["evkit native, fetch + Arrow only"] = (secs, rss)
-            for name, extra in (("evkit python (default: 2 workers)", ["--reader", "python"]),
-                                ("evkit native, 1 process", ["--reader", "native", "--workers", "1"]),
-                                ("evkit native (default)", ["--reader", "native"])):
+            row["evkit native, fetch + Arrow only"] = (secs, rss, cpu)
+            for name, extra in ((PYTHON, ["--reader", "python"]),
+                                (NATIVE, ["--reader", "native"]),
+                                ("evkit native, 2 worker processes", ["--reader", "native", "--workers", "2"])):
                 with tempfile.TemporaryDirectory() as tmp:
-                    secs, rss, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
-                                             f"{tmp}/ds", "-t", topic, "-q", *extra])
-                row[name] = (secs, rss)
+                    secs, rss, cpu, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
+                                                  f"{tmp}/ds", "-t", topic, "-q", *extra])
+                    row[name] = (secs, rss, cpu)
+                    if name == NATIVE:
+                        row["zstd"] = zstd_levels(Path(tmp) / "ds")
             results.append(row)
-            print(json.dumps(row), file=sys.stderr)
+            load.append(os.getloadavg()[0])
+            print(json.dumps(row), file=sys.stderr, flush=True)
     finally:
         if state:
             kafkactl.down(state)
-    print(report(results))
+    print(report(results, load))
 
 
-def report(results: list[dict]) -> str:
+def report(results: list[dict], load: list[float]) -> str:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}",
+        f"{platform.platform()}; 1-minute load average {min(load):.1f}-{max(load):.1f} during the run",
         "",
-        "| records | reader | seconds | records/s | peak RSS (MB) | vs C loop |",
-        "|---|---|---:|---:|---:|---:|",
+        "| records | reader | seconds | records/s | peak RSS (MB) | CPU seconds | vs C loop |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in results:
         limit = row["records"] / row["C loop (librdkafka), 4 MiB fetch"][0]
         for name in row:
-            if name == "records":
+            if name in ("records", "zstd"):
                 continue
-            secs, rss = row[name]
+            secs, rss, cpu = row[name]
             rate = row["records"] / secs
-            lines.append(f"| {row['records']:,} | {name} | {secs:.1f} | {rate:,.0f} | {rss / 1e6:,.0f} | "
+            lines.append(f"| {row['records']:,} | {name} | {secs:.1f} | {rate:,.0f} | {rss / 1e6:,.0f} | {cpu:.1f} | "
                          f"{rate / limit:.2f}x |")
-        native, python = row["evkit native (default)"][0], row["evkit python (default: 2 workers)"][0]
+        native, python = row[NATIVE][0], row[PYTHON][0]
         kcat = min(v[0] for k, v in row.items() if k.startswith("kcat")) if any(k.startswith("kcat") for k in row) else None
         lines.append(f"| {row['records']:,} | native vs python: {python / native:.2f}x"
-                     + (f", native vs best kcat: {kcat / native:.2f}x" if kcat else "") + " | | | | |")
+                     + (f", native vs best kcat: {kcat / native:.2f}x" if kcat else "") + " | | | | | |")
+    lines += ["", "| records | zstd level | writer seconds | CPU seconds | MB |", "|---|---:|---:|---:|---:|"]
+    for row in results:
+        for level, (secs, cpu, size) in row["zstd"].items():
+            lines.append(f"| {row['records']:,} | {level} | {secs:.1f} | {cpu:.1f} | {size / 1e6:,.1f} |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ command is run again, and a later end only reads what the dataset does not hold 
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -37,14 +36,12 @@ from .connection import Connection, resolve_client_config
 from .plan import PartitionPlan, resolve_plan, restored_plan
 from .ranges import parse_position_spec, parse_topic
 from .reader import ReadOptions, ReadTask, choose_reader
-from .workers import read
+from .workers import default_workers, read
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 ENGINES = ("local", "spark")
 DEFAULT_FILE_SIZE = 128 * 1024 * 1024
 DEFAULT_BATCH = 10_000
-# Below this many offsets, starting worker processes costs more than it saves.
-PARALLEL_THRESHOLD = 200_000
 
 
 def dump(
@@ -189,7 +186,7 @@ def dump(
         options = ReadOptions(run_id=run_id, file_size=file_size, batch_size=batch_size, max_rate=max_rate,
                               timeout=timeout, mask=masker and masker.to_options(), reader=reader)
         if workers is None:
-            workers = min(os.cpu_count() or 1, 4) if to_read >= PARALLEL_THRESHOLD else 1
+            workers = default_workers(reader, to_read)
         committed: list[CommittedFile] = []
         schemas = SchemaCollector(out, registry, unfinished and unfinished.schemas, tolerant=True)
 

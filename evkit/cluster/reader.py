@@ -7,7 +7,9 @@ is this module's, shared, so both write the same datasets. `evkit dump --reader`
 from __future__ import annotations
 
 import os
+import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +24,15 @@ from ..schemas.wire import merge_ids, schema_ids
 from ..store.manifest import CommittedFile
 from ..share.mask import MASKED_SCHEMA, Masker
 from ..store.records import RECORD_SCHEMA, record_table
-from ..store.writer import PartitionFileWriter
+from ..store.writer import QueuedFile, WriteQueue
 from .connection import Connection, describe_error
 
 # librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
 _TIMESTAMP_TYPES = pa.array([None, "create", "log_append"], pa.string())
 READERS = ("native", "python")
+# For tests: a reading process stops itself (SIGSTOP) once it has committed this many files, so that a
+# test kills a dump (or stops the broker) at an exact commit point instead of racing the dump.
+STOP_AFTER_FILES = "EVKIT_TEST_STOP_AFTER_FILES"
 
 
 @dataclass
@@ -56,7 +61,7 @@ class _PartitionState:
     def __init__(self, task: ReadTask, remaining: list[list[int]]):
         self.task = task
         self.remaining = remaining
-        self.writer: PartitionFileWriter | None = None
+        self.writer: QueuedFile | None = None
         self.schema_ids: dict[str, dict[str, int]] = {}  # of the open file
         self.tp = TopicPartition(task.topic, task.partition)
 
@@ -71,7 +76,11 @@ class _PartitionState:
 
 class PartitionReader:
     """Reads the tasks' intervals into files in `out`, committing a file per interval (and whenever a
-    file reaches `file_size`) and handing what each holds to `on_commit`."""
+    file reaches `file_size`) and handing what each holds to `on_commit`.
+
+    The files are written by a writer thread (store.writer.WriteQueue): this thread only fetches and
+    routes batches, so Parquet encoding, zstd, the checksum and fsync overlap the fetch.
+    """
 
     def __init__(self, conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, progress,
                  on_commit: Callable[[CommittedFile], None]):
@@ -82,6 +91,10 @@ class PartitionReader:
         self.bytes = 0
         self.masker = Masker.from_options(options.mask) if options.mask else None
         self.schema = MASKED_SCHEMA if self.masker else RECORD_SCHEMA
+        self.files = WriteQueue()
+        self.delivered = 0  # files handed to on_commit
+        self._stop_after = int(os.environ[STOP_AFTER_FILES]) if os.environ.get(STOP_AFTER_FILES) else None
+        self._schema_ids: deque[dict[str, dict[str, int]]] = deque()  # of the files queued for commit, in order
 
     def remaining_offsets(self) -> int:
         return sum(e - s for st in self.states.values() for s, e in st.remaining)
@@ -90,6 +103,7 @@ class PartitionReader:
         active = [s for s in self.states.values() if not s.done]
         if not active:
             return
+        self._stop_for_tests()
         self.consumer.assign([TopicPartition(s.task.topic, s.task.partition, s.remaining[0][0]) for s in active])
         max_rate_bytes = self.options.max_rate * 1e6 if self.options.max_rate else None
         started = last_progress = time.monotonic()
@@ -99,11 +113,12 @@ class PartitionReader:
                 last_progress = time.monotonic()
             if count < self.options.batch_size and self._check_positions():
                 last_progress = time.monotonic()
+            self._deliver(self.files.take_committed())
             self.consumer.raise_for_errors()
             waited = time.monotonic() - last_progress
             if waited > self.options.timeout:
                 raise BrokerUnreachable(
-                    f"no progress for {waited:.0f}s (broker unreachable or partition stalled); "
+                    f"no progress for {self.options.timeout:g}s (broker unreachable or partition stalled); "
                     "the committed part is kept: re-run the same command to resume"
                 )
             if waited > 5:
@@ -112,6 +127,7 @@ class PartitionReader:
                 ahead = self.bytes / max_rate_bytes - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
+        self._deliver(self.files.close())
 
     def _handle(self, tables: list, eofs: list, errors_: list) -> bool:
         """Route one consumed batch (per-partition tables, partition EOFs, message errors); True if
@@ -144,9 +160,8 @@ class PartitionReader:
                 return False
         last = part.column("offset")[-1].as_py()
         if state.writer is None:
-            state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, cursor,
-                                               run_id=self.options.run_id, schema=self.schema)
-        state.writer.write(self.masker.apply(part) if self.masker else part)
+            state.writer = self._open(state, cursor)
+        self.files.write(state.writer, self.masker.apply(part) if self.masker else part)
         merge_ids(state.schema_ids, schema_ids(part))  # before masking: ids are not secrets
         data_bytes = (pc.sum(part.column("value_size")).as_py() or 0) + (pc.sum(part.column("key_size")).as_py() or 0)
         self.bytes += data_bytes
@@ -176,19 +191,35 @@ class PartitionReader:
         start, end = state.remaining.pop(0)
         self.progress.update(end - start, records=0, data_bytes=0)
         if state.writer is None:  # nothing delivered in the rest of the interval: an empty file covers it
-            state.writer = PartitionFileWriter(self.out, state.task.topic, state.task.partition, start,
-                                               run_id=self.options.run_id, schema=self.schema)
+            state.writer = self._open(state, start)
         self._commit(state, end)
         if state.remaining:
             self.consumer.seek(TopicPartition(state.task.topic, state.task.partition, state.remaining[0][0]))
         else:
             self.consumer.pause([state.tp])
 
+    def _open(self, state: _PartitionState, start: int) -> QueuedFile:
+        return self.files.open(self.out, state.task.topic, state.task.partition, start, run_id=self.options.run_id,
+                               schema=self.schema)
+
     def _commit(self, state: _PartitionState, end: int) -> None:
-        committed = state.writer.commit(end)
-        committed.schema_ids, state.schema_ids = state.schema_ids, {}
-        self.on_commit(committed)
-        state.writer = None
+        self.files.commit(state.writer, end)
+        self._schema_ids.append(state.schema_ids)
+        state.writer, state.schema_ids = None, {}
+
+    def _deliver(self, committed: list[CommittedFile]) -> None:
+        """Hand the files the writer thread committed (in commit order) to `on_commit`."""
+        for item in committed:
+            item.schema_ids = self._schema_ids.popleft()
+            self.on_commit(item)
+            self.delivered += 1
+            self._stop_for_tests()
+
+    def _stop_for_tests(self) -> None:
+        """Stop this process once STOP_AFTER_FILES files are committed (once; SIGCONT goes on)."""
+        if self._stop_after is not None and self.delivered >= self._stop_after:
+            self._stop_after = None
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     def _raise_message_error(self, err: RdKafkaError, topic: str, partition: int) -> None:
         if err.code() in (RdKafkaError._AUTO_OFFSET_RESET, RdKafkaError.OFFSET_OUT_OF_RANGE):
@@ -201,11 +232,11 @@ class PartitionReader:
         raise describe_error(err, topic, partition, "read")
 
     def abort(self) -> None:
-        """Drop the open (uncommitted) files; committed ones stay for the resume."""
+        """Let the writer finish the files already complete (they are handed to `on_commit`, so a failed
+        run lists them) and drop the open ones; committed files stay for the resume."""
+        self._deliver(self.files.abort())
         for state in self.states.values():
-            if state.writer is not None:
-                state.writer.abort()
-                state.writer = None
+            state.writer = None
 
     def close(self) -> None:
         """Close the reader's own consumer (the native one; the Python reader's is the connection's)."""

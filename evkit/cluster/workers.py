@@ -1,8 +1,9 @@
 """Where a dump's partitions are read: in this process, or split across worker processes.
 
-The Python side of consuming - one object per message - is the bottleneck, and a second core
-doubles it. Workers (`python -m evkit.cluster.workers`) get their tasks as JSON on stdin and send
-progress as JSON lines on stdout; they die with their parent (PR_SET_PDEATHSIG), so a killed dump
+The Python reader's side of consuming - one object per message - is its bottleneck, and a second
+core doubles it; the native reader fetches in C and writes on a thread, so it reads in one process
+by default (`default_workers`). Workers (`python -m evkit.cluster.workers`) get their tasks as
+JSON on stdin and send progress as JSON lines on stdout; they die with their parent (PR_SET_PDEATHSIG), so a killed dump
 never leaves a writer behind, and their hidden temporaries are removed by the next run.
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ from .connection import Connection
 from .reader import PartitionReader, ReadOptions, ReadTask
 
 log = logging.getLogger("evkit.dump")
+# Below this many offsets, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 200_000
 
 
 def read(conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOptions, *, workers: int,
@@ -52,6 +55,16 @@ def read(conn: Connection, out: Path, tasks: list[ReadTask], options: ReadOption
             progress.close()
         return
     _read_in_workers(conn.config, conn.isolation, out, groups, options, progress, on_commit)
+
+
+def default_workers(reader: str, offsets: int) -> int:
+    """How many processes read `offsets` offsets by default. The native reader: one (its fetch runs in C
+    with the GIL released and a writer thread overlaps the Parquet writing; a second process only
+    competes for the cores, docs/benchmarks.md). The Python reader: one per core up to 4 for ranges
+    of PARALLEL_THRESHOLD offsets or more, as its per-message Python work is what limits it."""
+    if reader == "native" or offsets < PARALLEL_THRESHOLD:
+        return 1
+    return min(os.cpu_count() or 1, 4)
 
 
 def _balance(tasks: list[ReadTask], workers: int) -> list[list[ReadTask]]:
