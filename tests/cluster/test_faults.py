@@ -2,6 +2,12 @@
 
 Every scenario ends with the same proof: the dataset is row-for-row identical to a clean dump, each
 Parquet file on disk is listed by a complete manifest with its checksum, and no temporary is left.
+
+The fault points are exact, not timed: the dump stops itself (SIGSTOP) after a given number of
+committed files (EVKIT_TEST_STOP_AFTER_FILES, evkit/cluster/reader.py), and the test kills it or
+stops the broker then. These tests are the costly ones of the dump suite, so they run on the default
+(native) reader only: the fault handling is the consume loop's and the writer's, which both readers
+share; tests/cluster/test_dump.py kills and resumes a dump of the Python reader.
 """
 from __future__ import annotations
 
@@ -19,10 +25,13 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import evkit
 import kafkactl
 from conftest import wait_for_leaders
 from support.dumping import dataset_rows, produce
+from support.stopping import children, wait_for_exit, wait_until_stopped
 from evkit.cluster.native import native_module
+from evkit.cluster.reader import STOP_AFTER_FILES
 from evkit.store.files import sha256_file
 from evkit.store.layout import data_files, file_metadata
 from evkit.store.manifest import read_manifests
@@ -104,9 +113,13 @@ def resume_to_a_complete_dataset(bootstrap: str, out: Path, topic: str, expected
 
 
 class DumpProcess:
-    """`evkit dump` as a subprocess whose stderr (one line per error, tqdm status) is collected live."""
+    """`evkit dump` (the native reader) as a subprocess whose stderr (one line per error, tqdm status)
+    is collected live; with `stop_after`, its reading process stops itself after that many committed files."""
 
-    def __init__(self, command: list[str], env: dict[str, str] | None = None):
+    def __init__(self, command: list[str], stop_after: int | None = None):
+        env = {**os.environ, "EVKIT_READER": "native"}
+        if stop_after is not None:
+            env[STOP_AFTER_FILES] = str(stop_after)
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.stderr = b""
         self._reader = threading.Thread(target=self._collect, daemon=True)
@@ -155,25 +168,23 @@ def test_kill_9_at_20_points_then_resume_is_always_a_clean_dump(bootstrap, fault
     rng = random.Random(20261127)
     for cycle in range(20):
         out = tmp_path / f"cycle-{cycle}"
-        # The kill point: after `files` committed files (0 = during start-up), then a few more polls.
-        files, extra_polls = rng.randint(0, 26), rng.randint(0, 10)
-        # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump);
-        # cycles 0-1, 4-5, ... with the native reader, the others with the Python one (each resume
-        # with the default, native: a dump resumes whichever reader began it).
-        # 1000-record batches commit about 30 files: many commit points to kill the dump at.
+        # Even cycles read in-process, odd ones in 3 worker processes (which must die with the dump).
+        # 1000-record batches commit at least 8 files per partition (file size 50 kB): the kill point
+        # is after `files` committed files (0 = before reading), counted by the process that reads (in
+        # a worker: its one partition's), while the writer thread may be writing the next ones.
+        workers = 1 + 2 * (cycle % 2)
+        files = rng.randint(0, 20 if workers == 1 else 6)
         dump = DumpProcess(dump_command(bootstrap, out, topic, "--quiet", "--batch-size", "1000",
-                                        "--workers", str(1 + 2 * (cycle % 2))),
-                           env={**os.environ, "EVKIT_READER": ("native", "python")[cycle // 2 % 2]})
-        dump.wait_for(lambda: committed_files(out) >= files)
-        for _ in range(extra_polls):
-            if dump.proc.poll() is not None:
-                break
-            time.sleep(0.005)
-        assert dump.proc.poll() is None, f"cycle {cycle}: the dump finished before the kill ({files} files)"
+                                        "--workers", str(workers)), stop_after=files)
+        wait_until_stopped(dump.proc, f"cycle {cycle} ({files} files)")
+        workers_of_the_dump = children(dump.proc.pid)
         os.kill(dump.proc.pid, signal.SIGKILL)
         assert dump.finish()[0] == -signal.SIGKILL
+        wait_for_exit(workers_of_the_dump)
         assert_every_parquet_file_is_whole(out)
-        resume_to_a_complete_dataset(bootstrap, out, topic, expected)
+        # Resumed in this process (a process start costs more than the dump): the CLI's resume is the other tests'.
+        evkit.dump(bootstrap=bootstrap, out=out, topics=[topic], file_size=FILE_SIZE, reader="native", quiet=True)
+        assert_complete_dataset(out, expected)
 
 
 # --- the broker goes away mid-dump -------------------------------------------------------------------------
@@ -231,26 +242,26 @@ def private_topic(private_broker) -> tuple[str, list[tuple]]:
 
 
 # librdkafka prefetches ahead of what the dump has written: keep its queue small, and commit a file
-# every few hundred records, so that when 3 files are committed ~95% of the range still needs the
-# broker (the slow rate leaves the test time to stop it).
-SLOW_DUMP = ("--max-rate", "0.25", "--batch-size", "500", "-X", "queued.max.messages.kbytes=64",
-             "-X", "fetch.message.max.bytes=32768")
+# every few hundred records, so that when 3 files are committed ~95% of the range still needs the broker.
+SMALL_FETCHES = ("--batch-size", "500", "-X", "queued.max.messages.kbytes=64", "-X", "fetch.message.max.bytes=32768")
 
 
 def stop_the_broker_mid_dump(state_dir: Path, address: str, topic: str, out: Path,
                              timeout: int) -> tuple[DumpProcess, dict]:
-    """Start a slow dump with --timeout `timeout` and stop the broker once 3 files are committed."""
-    dump = DumpProcess(dump_command(address, out, topic, *SLOW_DUMP, "--timeout", str(timeout)))
-    dump.wait_for(lambda: committed_files(out) >= 3)
-    return dump, stop_broker(state_dir)
+    """Start a dump with --timeout `timeout`; when it has committed 3 files (and stopped itself there),
+    stop the broker, then let the dump go on."""
+    dump = DumpProcess(dump_command(address, out, topic, *SMALL_FETCHES, "--timeout", str(timeout)), stop_after=3)
+    stopped = wait_until_stopped(dump.proc, "stopping the broker")
+    state = stop_broker(state_dir)
+    os.kill(stopped, signal.SIGCONT)
+    return dump, state
 
 
-@pytest.mark.usefixtures("reader")
 def test_a_broker_restart_mid_dump_is_waited_for_and_the_dump_completes(private_broker, private_topic, tmp_path):
     state_dir, address = private_broker
     topic, expected = private_topic
     out = tmp_path / "ds"
-    dump, state = stop_the_broker_mid_dump(state_dir, address, topic, out, timeout=60)
+    dump, state = stop_the_broker_mid_dump(state_dir, address, topic, out, timeout=120)
     dump.wait_for(lambda: b"waiting for the broker" in dump.stderr)
     assert dump.proc.poll() is None, dump.stderr
     start_broker_again(state_dir, state)
@@ -259,7 +270,6 @@ def test_a_broker_restart_mid_dump_is_waited_for_and_the_dump_completes(private_
     assert_complete_dataset(out, expected)
 
 
-@pytest.mark.usefixtures("reader")
 def test_a_broker_down_past_the_timeout_fails_clearly_then_resumes(private_broker, private_topic, tmp_path):
     state_dir, address = private_broker
     topic, expected = private_topic
@@ -293,7 +303,6 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount_point)], check=True)
 
 
-@pytest.mark.usefixtures("reader")
 def test_a_full_disk_fails_clearly_and_the_committed_part_resumes(bootstrap, fault_topic, small_disk):
     topic, expected = fault_topic
     out = small_disk / "ds"
