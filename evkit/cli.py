@@ -185,13 +185,19 @@ def partition_command(output_format, quiet, **options) -> int:
               help="json: one finding per line, then one summary line.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="warning", show_default=True)
 @click.option("--memory-limit", metavar="SIZE", help="DuckDB memory limit (e.g. 4GB); it spills to disk past it.")
+@click.option("--rate", "rates", multiple=True, metavar="RULE",
+              help="A rate rule: 'NAME: TOPIC per GROUP max N in DURATION [where TYPE|CONDITION]'. Repeatable.")
+@click.option("--flow", "flows", multiple=True, metavar="RULE",
+              help="A flow rule: 'NAME: FROM [TYPE] -> TO [TYPE] within DURATION [by FIELD] [expect one]'. Repeatable.")
+@click.option("--max-bytes", type=int, help="Size check: values larger than this many bytes ([checks.size] max_bytes).")
+@click.option("--growth-factor", type=float, help="Size check: documents whose last version is this many times the first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def check_command(paths, output_format, **options) -> int:
-    """Run the analysis checks over dump datasets.
+def check_command(paths, output_format, rates, flows, **options) -> int:
+    """Run the analysis checks and rules (docs/rules.md) over dump datasets.
     Exit 0: nothing at or above --fail-on, 1: findings, 2: usage or I/O error."""
     from .analysis.session import check
 
-    result = check(*paths, **options)
+    result = check(*paths, rates=list(rates), flows=list(flows), **options)
     if output_format == "json":
         result.write_json(sys.stdout)
     else:

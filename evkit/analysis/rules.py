@@ -6,7 +6,7 @@ parameters (`[checks.size]`); it needs nothing from here but the validation of `
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Rate:
     window: str
     where: str | tuple[str, ...] | None = None
     severity: str = "warning"
+    origin: str = ""  # where it was stated, for errors: "config [rates.NAME]" or "rate NAME" (an option)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Flow:
     within_ms: int
     within: str
     expect: str = "at_least_one"
+    origin: str = ""  # "config [flows.NAME]" or "flow NAME" (an option)
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def _kinds(value: Any, name: str, where: str) -> tuple[str, ...] | None:
     return tuple(values)
 
 
-def parse_rate(name: str, table: Mapping) -> Rate:
-    where = f"config [rates.{name}]"
+def parse_rate(name: str, table: Mapping, origin: str | None = None) -> Rate:
+    where = origin or f"config [rates.{name}]"
     _unknown(table, ("topic", "per", "max", "window", "where", "severity"), where)
     maximum = table.get("max")
     if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 0:
@@ -155,11 +157,11 @@ def parse_rate(name: str, table: Mapping) -> Rate:
     return Rate(name, _string(table, "topic", where, required=True),
                 _value_name(_string(table, "per", where, required=True), "per", where, ("partition", "topic")),
                 maximum, duration_ms(window, f"{where} window"), window, _string(table, "where", where),
-                _choice(table, "severity", where, SEVERITIES, "warning"))
+                _choice(table, "severity", where, SEVERITIES, "warning"), where)
 
 
-def parse_flow(name: str, table: Mapping) -> Flow:
-    where = f"config [flows.{name}]"
+def parse_flow(name: str, table: Mapping, origin: str | None = None) -> Flow:
+    where = origin or f"config [flows.{name}]"
     _unknown(table, ("from", "from_type", "from_where", "from_cluster", "by_from", "to", "to_type", "to_where",
                      "to_cluster", "by_to", "by", "within", "expect"), where)
     by = _value_name(_string(table, "by", where, default="trace_id"), "by", where)
@@ -170,7 +172,7 @@ def parse_flow(name: str, table: Mapping) -> Flow:
                           _value_name(_string(table, f"by_{side}", where, default=by), f"by_{side}", where)))
     within = table.get("within")
     return Flow(name, sides[0], sides[1], duration_ms(within, f"{where} within"), within,
-                _choice(table, "expect", where, EXPECT, "at_least_one"))
+                _choice(table, "expect", where, EXPECT, "at_least_one"), where)
 
 
 def parse_custom(name: str, table: Mapping, base: Path | None) -> Custom:
@@ -212,6 +214,71 @@ def parse_rules(raw: Mapping, base: Path | None = None) -> Rules:
             raise UsageError(f"config [rules.{name}]: expected a table")
         rules.custom.append(parse_custom(name, table, base))
     return rules
+
+
+# --- rules as options (evkit check --rate / --flow, evkit.open(rates=, flows=)) -------------------
+
+RATE_TEXT = re.compile(r"(?P<name>[^:\s]+)\s*:\s*(?P<topic>\S+)\s+per\s+(?P<per>\S+)\s+max\s+(?P<max>\S+)"
+                       r"\s+in\s+(?P<window>\S+)(?:\s+where\s+(?P<where>\S.*?))?")
+RATE_USAGE = "NAME: TOPIC per GROUP max N in DURATION [where EVENT_TYPE | SQL condition]"
+FLOW_TEXT = re.compile(r"(?P<name>[^:\s]+)\s*:\s*(?P<from>[^\s>]+)(?:\s+(?P<from_type>[^\s>-]\S*))?\s*->\s*(?P<to>\S+)"
+                       r"(?:\s+(?P<to_type>\S+))?\s+within\s+(?P<within>\S+)(?:\s+by\s+(?P<by>\S+))?"
+                       r"(?:\s+expect\s+(?P<expect>\S+))?")
+FLOW_USAGE = "NAME: FROM [EVENT_TYPE] -> TO [EVENT_TYPE] within DURATION [by FIELD] [expect one | at_least_one]"
+
+
+def parse_rate_text(text: str) -> tuple[str, dict]:
+    """`login_attempts: auth-attempts per entity max 5 in 1s [where login_failed]` as (name, [rates.NAME] table)."""
+    match = RATE_TEXT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise UsageError(f"rate {text!r}: expected {RATE_USAGE!r}")
+    table = {k: v for k, v in match.groupdict().items() if v is not None and k != "name"}
+    table["max"] = int(table["max"]) if table["max"].isdigit() else table["max"]
+    return match["name"], table
+
+
+def parse_flow_text(text: str) -> tuple[str, dict]:
+    """`bet_settled: bets bet_placed -> bets bet_settled within 2m [by trace_id] [expect one]` as (name, [flows.NAME] table)."""
+    match = FLOW_TEXT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise UsageError(f"flow {text!r}: expected {FLOW_USAGE!r}")
+    return match["name"], {k: v for k, v in match.groupdict().items() if v is not None and k != "name"}
+
+
+def with_options(rules: Rules, *, rates: Iterable[str] | Mapping[str, Mapping] | None = None,
+                 flows: Iterable[str] | Mapping[str, Mapping] | None = None) -> Rules:
+    """The config's rules and those given as options: texts (RATE_USAGE, FLOW_USAGE) or tables by name
+    as in the config; a name given twice is a UsageError."""
+    added = Rules(list(rules.rates), list(rules.flows), list(rules.custom))
+    for kind, given, parse_text, parse, usage in (("rate", rates, parse_rate_text, parse_rate, RATE_USAGE),
+                                                  ("flow", flows, parse_flow_text, parse_flow, FLOW_USAGE)):
+        if given is None:
+            continue
+        if isinstance(given, str):
+            given = [given]
+        tables = list(given.items()) if isinstance(given, Mapping) else [parse_text(text) for text in given]
+        known = getattr(added, f"{kind}s")
+        for name, table in tables:
+            if not isinstance(table, Mapping):
+                raise UsageError(f"{kind} {name}: expected a table (a dict) or a text {usage!r}")
+            if any(rule.name == name for rule in known):
+                raise UsageError(f"{kind} {name}: there is already a {kind} rule of that name")
+            known.append(parse(name, table, f"{kind} {name}"))
+    return added
+
+
+def size_options(*, max_bytes: int | None = None, growth_factor: float | None = None) -> dict[str, int | float]:
+    """[checks.size] parameters given as options, validated."""
+    params: dict[str, int | float] = {}
+    if max_bytes is not None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            raise UsageError(f"max_bytes: expected a whole number of bytes >= 0, got {max_bytes!r}")
+        params["max_bytes"] = max_bytes
+    if growth_factor is not None:
+        if isinstance(growth_factor, bool) or not isinstance(growth_factor, (int, float)) or not growth_factor > 0:
+            raise UsageError(f"growth_factor: expected a number > 0, got {growth_factor!r}")
+        params["growth_factor"] = growth_factor
+    return params
 
 
 # --- SQL -----------------------------------------------------------------------------------------
@@ -257,6 +324,10 @@ def where_sql(where: str | None, kinds: tuple[str, ...] | None = None) -> str:
 
 
 TIME = "epoch_ms(coalesce(event_time, timestamp))"
+# A rule's `bucket`: the window-long (rates) or `within`-long (flows) slice of time an event is in,
+# (time + 2^62) // length: shifted so that floor division is integer division (where the slices
+# begin does not matter, only that they are that long); the SQL prefilters by it (sql/rate.sql, flow.sql).
+BUCKET_SHIFT = 1 << 62
 
 
 def rate_input_sql(rate: Rate) -> str:
@@ -270,7 +341,8 @@ def rate_input_sql(rate: Rate) -> str:
         value = value_sql(rate.per)
         group, key, label, present = f"encode({value})", f"encode({value})", value, f"{value} IS NOT NULL"
     return (f'SELECT {sql_string(rate.name)} AS rule, cluster_id, topic, partition, "offset", {TIME} AS t, event_id, '
-            f"{group} AS grp, {key} AS group_key, {label} AS group_label FROM events "
+            f"{group} AS grp, {key} AS group_key, {label} AS group_label, "
+            f"({TIME} + {BUCKET_SHIFT}) // {rate.window_ms} AS bucket FROM events "
             f"WHERE topic = {sql_string(rate.topic)} AND {present} AND {where_sql(rate.where)}")
 
 
@@ -284,17 +356,18 @@ def flow_events_sql(flow: Flow) -> str:
     effect_value, is_effect = role(flow.effect)
     topics = ", ".join(sql_string(t) for t in sorted({flow.cause.topic, flow.effect.topic}))
     return (f"SELECT * FROM (SELECT {sql_string(flow.name)} AS rule, cluster_id, topic, partition, \"offset\", {TIME} AS t, "
-            f"event_id, {is_cause} AS is_cause, {is_effect} AS is_effect, {cause_value} AS v_cause, {effect_value} AS v_effect "
+            f"event_id, {is_cause} AS is_cause, {is_effect} AS is_effect, {cause_value} AS v_cause, {effect_value} AS v_effect, "
+            f"({TIME} + {BUCKET_SHIFT}) // {flow.within_ms} AS bucket "
             f"FROM events WHERE topic IN ({topics})) WHERE is_cause OR is_effect")
 
 
 RATE_INPUT_EMPTY = ('SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS cluster_id, NULL::VARCHAR AS topic, NULL::INTEGER AS partition, '
                     'NULL::BIGINT AS "offset", NULL::BIGINT AS t, NULL::VARCHAR AS event_id, NULL::BLOB AS grp, '
-                    'NULL::BLOB AS group_key, NULL::VARCHAR AS group_label WHERE false')
+                    'NULL::BLOB AS group_key, NULL::VARCHAR AS group_label, NULL::BIGINT AS bucket WHERE false')
 FLOW_EVENTS_EMPTY = ('SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS cluster_id, NULL::VARCHAR AS topic, '
                      'NULL::INTEGER AS partition, NULL::BIGINT AS "offset", NULL::BIGINT AS t, NULL::VARCHAR AS event_id, '
                      'NULL::BOOLEAN AS is_cause, NULL::BOOLEAN AS is_effect, NULL::VARCHAR AS v_cause, '
-                     'NULL::VARCHAR AS v_effect WHERE false')
+                     'NULL::VARCHAR AS v_effect, NULL::BIGINT AS bucket WHERE false')
 
 
 def _check_condition(con, rule: str, condition: str) -> None:
@@ -312,7 +385,7 @@ def create_rule_tables(con, rules: Rules) -> None:
     con.execute("CREATE OR REPLACE TABLE rate_rules (rule VARCHAR, topic VARCHAR, per VARCHAR, max_events BIGINT, "
                 "window_ms BIGINT, window_text VARCHAR, severity VARCHAR)")
     for r in rules.rates:
-        _check_condition(con, f"config [rates.{r.name}] where", where_sql(r.where))
+        _check_condition(con, f"{r.origin} where", where_sql(r.where))
         con.execute("INSERT INTO rate_rules VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [r.name, r.topic, r.per, r.max, r.window_ms, r.window, r.severity])
     con.execute("CREATE OR REPLACE VIEW rate_input AS "
@@ -321,7 +394,7 @@ def create_rule_tables(con, rules: Rules) -> None:
                 "to_topic VARCHAR, to_cluster VARCHAR, within_ms BIGINT, within_text VARCHAR, expect VARCHAR)")
     for f in rules.flows:
         for side, s in (("from", f.cause), ("to", f.effect)):
-            _check_condition(con, f"config [flows.{f.name}] {side}_where", where_sql(s.where, s.kinds))
+            _check_condition(con, f"{f.origin} {side}_where", where_sql(s.where, s.kinds))
         con.execute("INSERT INTO flow_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [f.name, f.cause.topic, f.cause.cluster, f.effect.topic, f.effect.cluster, f.within_ms, f.within, f.expect])
     con.execute("CREATE OR REPLACE VIEW flow_events AS "

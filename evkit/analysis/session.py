@@ -471,17 +471,23 @@ class Analysis:
 
 def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = None,  # noqa: A001 - evkit.open
          config: str | Path | Mapping | None = None, allow_incomplete: bool = False, verify: bool | str = True,
-         memory_limit: str | None = None, threads: int | None = None, quiet: bool = False) -> Analysis:
+         memory_limit: str | None = None, threads: int | None = None, quiet: bool = False,
+         rates: Iterable[str] | Mapping[str, Mapping] | None = None, flows: Iterable[str] | Mapping[str, Mapping] | None = None,
+         max_bytes: int | None = None, growth_factor: float | None = None) -> Analysis:
     """Open dump datasets for analysis; several paths are analysed together, each record seen once.
 
     Every file must be listed by a complete run manifest with matching size, rows and (unless
     `verify=False`) sha256; on object storage (`s3://bucket/prefix`) sizes only, unless
     `verify="full"` (sha256 and rows read every object). `allow_incomplete=True` accepts interrupted
     runs and ignores their unlisted files. `fields`/`config` say where event fields are (see docs/analysis.md).
+    `rates`, `flows`, `max_bytes` and `growth_factor` add rules to the config's (docs/rules.md, "As options").
     """
     if not paths:
         raise UsageError("open: give at least one dataset directory")
     field_config = resolve_fields(fields, config, check_names=registry.CHECKS)
+    field_config.rules = rules.with_options(field_config.rules, rates=rates, flows=flows)
+    field_config.check_params["size"] = {**field_config.check_params.get("size", {}),
+                                         **rules.size_options(max_bytes=max_bytes, growth_factor=growth_factor)}
     datasets = [load_dataset(path, allow_incomplete=allow_incomplete, verify=verify, quiet=quiet) for path in paths]
     topics = topic_names(datasets)
     for topic, name, _ in parse_field_options(fields):  # a shared config file may name other dumps' topics
@@ -493,8 +499,12 @@ def open(*paths: str | Path, fields: Mapping[str, str] | Iterable[str] | None = 
 
 def check(*paths: str | Path, checks: Iterable[str] | str | None = None,
           fields: Mapping[str, str] | Iterable[str] | None = None, config: str | Path | Mapping | None = None,
-          fail_on: str = "warning", memory_limit: str | None = None, quiet: bool = False) -> CheckReport:
+          fail_on: str = "warning", memory_limit: str | None = None, quiet: bool = False,
+          rates: Iterable[str] | Mapping[str, Mapping] | None = None, flows: Iterable[str] | Mapping[str, Mapping] | None = None,
+          max_bytes: int | None = None, growth_factor: float | None = None) -> CheckReport:
     """Open the datasets, run the selected checks (default all) and return a CheckReport: `open()`
-    then `.check()`, as `evkit check` does."""
-    with open(*paths, fields=fields, config=config, memory_limit=memory_limit, quiet=quiet) as analysis:
+    then `.check()`, as `evkit check` does (`rates`, `flows`, `max_bytes`, `growth_factor`: rules
+    besides the config's, docs/rules.md)."""
+    with open(*paths, fields=fields, config=config, memory_limit=memory_limit, quiet=quiet, rates=rates, flows=flows,
+              max_bytes=max_bytes, growth_factor=growth_factor) as analysis:
         return analysis.check(checks, fail_on=fail_on)

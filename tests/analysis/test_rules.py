@@ -9,6 +9,7 @@ import tomllib
 import pytest
 
 import evkit
+from evkit.cli import main
 from evkit.errors import UsageError
 from support import REPO
 from support.analysis_data import BASE_MS, FIELDS, write
@@ -84,7 +85,8 @@ def test_the_sample_rules_find_the_auth_burst_the_growing_document_and_the_repea
               "effects": [["odds-updates", 2, 609], ["odds-updates", 2, 749]]}),
             ("rate", "warning", "auth-attempts", 0, b"1337", [217, 226],
              {"rule": "login_attempts", "per": "entity", "worst": [1763838900000, 1763838900900, 10], "windows": 395,
-              "limit": 5, "window_ms": 1000}),
+              "limit": 5, "window_ms": 1000,
+              "burst": {"first_ts": "2025-11-22T19:15:00.000Z", "last_ts": "2025-11-22T19:15:39.900Z", "events": 400}}),
             ("size", "warning", "accounts", 1, b"1100", [1, 1364],
              {"kind": "growing", "first_bytes": 277, "last_bytes": 23115, "largest_bytes": 23115,
               "factor": pytest.approx(23115 / 277), "versions": 365}),
@@ -168,3 +170,65 @@ def test_size_and_custom_facts(mirror):
                                "largest_bytes": len(SOURCE[3]["value"]),
                                "factor": None, "versions": None}),
     ]
+
+
+# --- rules as options: evkit.check(rates=, flows=, max_bytes=, growth_factor=) and evkit check --rate ... ---
+
+RATE_TEXT = "bursty: bets per topic max 1 in 2s"
+FLOW_TEXT = "mirrored: bets bet_placed -> east.bets within 1s by event_id expect one"
+
+
+def test_rules_given_as_options_in_python_and_on_the_command_line(mirror, capsys):
+    report = evkit.check(*mirror["two clusters"], checks="rate,flow,size", fields=FIELDS, rates=[RATE_TEXT],
+                         flows=[FLOW_TEXT], max_bytes=100, growth_factor=2.5, quiet=True)
+    found = sorted((f["check"], f["topic"], f["offsets"], f["facts"].get("kind")) for f in report.findings)
+    assert found == [("flow", "bets", [1], "missing"), ("flow", "bets", [2, 4], "late"), ("flow", "bets", [3, 1, 2], "repeated"),
+                     ("flow", "bets", [4], "pending"), ("flow", "east.bets", [3], "orphan"),
+                     ("rate", "bets", [0, 1], None), ("size", "bets", [3], "too_large")]
+    [rate] = [f for f in report.findings if f["check"] == "rate"]
+    assert rate["facts"] == {"rule": "bursty", "per": "topic", "worst": [BASE_MS, BASE_MS + 1000, 2], "windows": 3, "limit": 1,
+                             "window_ms": 2000, "burst": {"first_ts": "2023-11-14T22:13:20.000Z",
+                                                          "last_ts": "2023-11-14T22:13:23.000Z", "events": 4}}
+    fields = [f"--field={name}={source}" for name, source in FIELDS.items()]
+    assert main(["check", *map(str, mirror["two clusters"]), *fields, "--checks", "rate,flow,size", "--rate", RATE_TEXT,
+                 "--flow", FLOW_TEXT, "--max-bytes", "100", "--growth-factor", "2.5", "--format", "json", "-q"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines[:-1]] == report.findings
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate", "bursty: bets per topic max 1"],
+     "rate 'bursty: bets per topic max 1': expected 'NAME: TOPIC per GROUP max N in DURATION [where EVENT_TYPE | SQL condition]'"),
+    (["--rate", "b: bets per user max 1 in 1s"], "rate b per: 'user' is neither an event field nor a source; use partition, "
+                                                 "topic, key, entity, event_id, trace_id, event_type, sequence, header:<name> "
+                                                 "or a JSON path like $.a.b"),
+    (["--rate", "b: bets per topic max 1 in 1s where no_such > 1"], "rate b where: the condition '(no_such > 1)' does not work"),
+    (["--flow", "m: bets -> east.bets within a second"],
+     "flow 'm: bets -> east.bets within a second': expected 'NAME: FROM [EVENT_TYPE] -> TO [EVENT_TYPE] within DURATION "
+     "[by FIELD] [expect one | at_least_one]'"),
+    (["--flow", "m: bets -> east.bets within 0s"], "flow m within: '0s' must be longer than 0"),
+    (["--flow", "m: bets -> east.bets within 1s expect two"], "flow m expect: 'two' is not one of at_least_one, one"),
+    (["--flow", "m: bets -> east.bets within 1s", "--flow", "m: bets -> bets within 1s"],
+     "flow m: there is already a flow rule of that name"),
+    (["--max-bytes", "-1"], "max_bytes: expected a whole number of bytes >= 0, got -1"),
+    (["--growth-factor", "0"], "growth_factor: expected a number > 0, got 0.0"),
+])
+def test_a_bad_rule_option_is_a_one_line_error(mirror, capsys, args, message):
+    assert main(["check", *map(str, mirror["two clusters"]), "--field", "event_type=$.type", *args, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"evkit: error: {message}") and err.count("\n") == 1
+
+
+def test_a_rule_option_may_not_reuse_a_config_rule_name():
+    with pytest.raises(UsageError, match=r"^rate login_attempts: there is already a rate rule of that name$"):
+        evkit.open(SAMPLE, config=CONFIG, rates={"login_attempts": RATE}, quiet=True)
+
+
+def test_a_rate_burst_straddling_two_clock_seconds_is_found_whole(tmp_path):
+    # 4 events in [0.7 s, 1.7 s): no clock-aligned second holds more than 2, and evkit's own
+    # window-long buckets (which begin at 0.096 s past each second) hold 2 and 2; max 3 is exceeded
+    rows = [bet("bets", offset, ms, f"b{offset}") | {"key": b"u1"} for offset, ms in enumerate([700, 900, 1100, 1300, 5000])]
+    root = write(tmp_path / "ds", rows)
+    report = evkit.check(root, checks="rate", fields=FIELDS, rates=["burst: bets per key max 3 in 1s"], quiet=True)
+    assert [(f["key"], f["offsets"], f["facts"]["worst"], f["facts"]["windows"]) for f in report.findings] == [
+        ("u1", [0, 3], [BASE_MS + 700, BASE_MS + 1300, 4], 1)]

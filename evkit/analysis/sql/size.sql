@@ -20,16 +20,19 @@ FROM size_versions
 WHERE value_size > getvariable('size_max_bytes')
 GROUP BY cluster_id, topic, key;
 
-CREATE OR REPLACE VIEW size_growth AS     -- per key: first, last and largest version
+CREATE OR REPLACE VIEW size_growth AS     -- per key that may grow: first, last and largest version
+WITH may_grow AS (   -- last >= factor x max(first, 1) needs largest >= factor x max(smallest, 1): plain aggregates first
+    SELECT cluster_id, topic, key FROM size_versions WHERE key IS NOT NULL GROUP BY cluster_id, topic, key
+    HAVING count(*) >= getvariable('size_min_versions')
+       AND max(value_size) >= getvariable('size_growth_factor') * greatest(min(value_size), 1)
+)
 SELECT cluster_id, topic, key, count(*) AS versions,
        CASE WHEN min(partition) = max(partition) THEN min(partition) END AS partition,
        arg_min({'p': partition, 'o': "offset", 'size': value_size, 't': t, 'id': event_id}, {'t': t, 'p': partition, 'o': "offset"}) AS first,
        arg_max({'p': partition, 'o': "offset", 'size': value_size, 't': t, 'id': event_id}, {'t': t, 'p': partition, 'o': "offset"}) AS last,
        arg_min({'p': partition, 'o': "offset", 'size': value_size}, {'size': -value_size, 't': t, 'p': partition, 'o': "offset"}) AS largest
-FROM size_versions
-WHERE key IS NOT NULL
-GROUP BY cluster_id, topic, key
-HAVING count(*) >= getvariable('size_min_versions');
+FROM size_versions SEMI JOIN may_grow USING (cluster_id, topic, key)
+GROUP BY cluster_id, topic, key;
 
 CREATE OR REPLACE VIEW sizes AS
 SELECT 'growing' AS kind, cluster_id, topic, partition, key, versions, first, last, largest,
