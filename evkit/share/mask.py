@@ -56,14 +56,20 @@ class TopicRules:
     value: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     paths: tuple[tuple[str, str], ...] = ()
+    _actions: dict = field(default_factory=dict, compare=False, repr=False)  # memo: names and paths repeat per record
 
     def header_action(self, name: str) -> str:
-        exact = next((a for p, a in self.headers if p == name), None)
-        return exact or next((a for p, a in self.headers if fnmatch.fnmatchcase(name, p)), self.otherwise)
+        if ("header", name) not in self._actions:
+            exact = next((a for p, a in self.headers if p == name), None)
+            self._actions["header", name] = exact or next(
+                (a for p, a in self.headers if fnmatch.fnmatchcase(name, p)), self.otherwise)
+        return self._actions["header", name]
 
     def path_action(self, path: str) -> str | None:
-        exact = next((a for p, a in self.paths if p == path), None)
-        return exact or next((a for p, a in self.paths if _path_matches(p, path)), None)
+        if ("path", path) not in self._actions:
+            exact = next((a for p, a in self.paths if p == path), None)
+            self._actions["path", path] = exact or next((a for p, a in self.paths if _path_matches(p, path)), None)
+        return self._actions["path", path]
 
 
 def _path_matches(pattern: str, path: str) -> bool:
@@ -157,6 +163,7 @@ class Masker:
                                  "(e.g. `openssl rand -hex 32 > mask.key`)")
         self.rules, self.key, self.placement_modulus = rules, key, placement_modulus
         self._topics: dict[str, TopicRules] = {}
+        self._hashes: dict[bytes, str] = {}  # per table: each distinct value hashed once
 
     def to_options(self) -> dict:
         """As JSON for a dump's worker processes (the key travels on their stdin, never to a file)."""
@@ -182,7 +189,20 @@ class Masker:
 
     # --- values --------------------------------------------------------------------------------
     def hashed(self, data: bytes) -> str:
-        return hmac.new(self.key, data, hashlib.sha256).hexdigest()[:HASH_HEX]
+        if data not in self._hashes:
+            self._hashes[data] = hmac.new(self.key, data, hashlib.sha256).hexdigest()[:HASH_HEX]
+        return self._hashes[data]
+
+    def column(self, array: pa.Array | pa.ChunkedArray, action: str) -> pa.Array | pa.ChunkedArray:
+        """A binary column under one action, each distinct value masked once (Arrow dictionary
+        encoding: the distinct values, then indices into them)."""
+        if action == "keep":
+            return array
+        encoded = pc.dictionary_encode(array)
+        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+        masked = [pc.take(pa.array([self.bytes_value(v, action) for v in chunk.dictionary.to_pylist()], pa.binary()),
+                          chunk.indices) for chunk in chunks]
+        return pa.chunked_array(masked, pa.binary()) if isinstance(encoded, pa.ChunkedArray) else masked[0]
 
     def bytes_value(self, data: bytes | None, action: str) -> bytes | None:
         """Null and empty stay as they are: they carry nothing to hide, and checks treat them apart."""
@@ -221,8 +241,8 @@ class Masker:
         return self.json_value(node, rules.otherwise)
 
     def value(self, data: bytes | None, rules: TopicRules) -> bytes | None:
-        if not data or rules.value is not None:
-            return self.bytes_value(data, rules.value or "keep")
+        if not data:
+            return data
         try:
             document = json.loads(data)
         except ValueError:
@@ -242,32 +262,48 @@ class Masker:
 
     def _apply_topic(self, topic: str, table: pa.Table) -> pa.Table:
         rules = self.topic(topic)
-        keys = table.column("key").to_pylist()
-        key_action = rules.key or rules.otherwise
-        masked_keys = [self.bytes_value(k, key_action) for k in keys]
-        values = [self.value(v, rules) for v in table.column("value").to_pylist()]
+        self._hashes.clear()  # the cache lives for one table: memory stays flat over a dataset
+        try:
+            key_action = rules.key or rules.otherwise
+            if rules.value is not None:  # the value as a whole: by distinct value, in Arrow
+                values = self.column(table.column("value"), rules.value)
+            else:  # JSON fields: each value parsed and walked
+                values = [self.value(v, rules) for v in table.column("value").to_pylist()]
+            masked = record_table(topic=table.column("topic"), partition=table.column("partition"),
+                                  offset=table.column("offset"), timestamp=table.column("timestamp"),
+                                  timestamp_type=table.column("timestamp_type"),
+                                  key=self.column(table.column("key"), key_action), value=values,
+                                  headers=self._headers(table.column("headers"), rules),
+                                  leader_epoch=table.column("leader_epoch"))
+        finally:
+            self._hashes.clear()
+        return masked.append_column(MASKED_SCHEMA.field("key_placement"),
+                                    self._placements(table.column("key"), key_action))
+
+    def _headers(self, column: pa.ChunkedArray, rules: TopicRules) -> pa.ChunkedArray | list:
+        """Headers whose names are all kept are the column itself (no null list: those become empty
+        lists); otherwise each header by its name's action."""
+        names = pc.unique(pc.list_flatten(column).combine_chunks().field("key")).to_pylist()
+        if column.null_count == 0 and all(rules.header_action(n) == "keep" for n in names):
+            return column
         headers = []
-        for header_list in table.column("headers").to_pylist():
+        for header_list in column.to_pylist():
             kept = []
             for item in header_list or ():
                 action = rules.header_action(item["key"])
                 if action != "drop":
                     kept.append((item["key"], self.bytes_value(item["value"], action)))
             headers.append(kept)
-        masked = record_table(topic=table.column("topic"), partition=table.column("partition"),
-                              offset=table.column("offset"), timestamp=table.column("timestamp"),
-                              timestamp_type=table.column("timestamp_type"), key=masked_keys, value=values,
-                              headers=headers, leader_epoch=table.column("leader_epoch"))
-        return masked.append_column(MASKED_SCHEMA.field("key_placement"),
-                                    self._placements(keys, key_action))
+        return headers
 
-    def _placements(self, raw_keys: list, key_action: str) -> pa.Array:
+    def _placements(self, raw_keys: pa.ChunkedArray, key_action: str) -> pa.Array:
         """Per record the raw key's placement hashes mod the modulus, where the key is hashed (a
         one-to-one map, so the masked key stands for the raw one); null elsewhere."""
-        if key_action != "hash" or not any(raw_keys):
+        raw_keys = raw_keys.combine_chunks()
+        keyed = pc.fill_null(pc.greater(pc.binary_length(raw_keys), 0), False).to_numpy(zero_copy_only=False)
+        if key_action != "hash" or not keyed.any():
             return pa.nulls(len(raw_keys), PLACEMENT_TYPE)
-        keyed = np.array([bool(k) for k in raw_keys])
-        hashes = placement_hashes(pa.array(raw_keys, pa.binary()), PLACEMENT_FIELDS)
+        hashes = placement_hashes(raw_keys, PLACEMENT_FIELDS)
         modulus = self.placement_modulus or (1 << 32)
         columns = [pa.array(np.where(hashes[name] < 0, -1, hashes[name] % modulus), pa.int64())
                    for name in PLACEMENT_FIELDS]
