@@ -155,7 +155,8 @@ def compare(analysis, other: str | Path, *, identity: str, topic_map, where: str
                 f"FROM ({body}) WHERE {condition or 'true'}")
 
     con.execute(f"SET VARIABLE diff_identity = {sql_string(identity)}; SET VARIABLE diff_timestamps = {str(timestamps).lower()}; "
-                f"SET VARIABLE diff_limit = {int(limit)}")
+                f"SET VARIABLE diff_limit = {int(limit)}; SET VARIABLE diff_b_unique = true; "
+                f"SET VARIABLE diff_a_unique = {str(len({ds.cluster_id for ds in analysis.datasets}) == 1).lower()}")
     con.execute('CREATE OR REPLACE VIEW diff_a_records AS SELECT topic, partition, "offset", key, value FROM records')
     con.execute(f'CREATE OR REPLACE VIEW diff_b_records AS SELECT {rename} AS topic, partition, "offset", key, value FROM diff_b_raw')
     try:

@@ -39,11 +39,20 @@ CREATE OR REPLACE MACRO diff_ident_hash(off, key_h, value_h, headers_h, event_id
     CASE WHEN getvariable('diff_identity') = 'position' THEN off::UBIGINT
          WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN hash(event_id)
          ELSE hash(key_h, value_h, headers_h) END;
+-- Copies numbered per identity; by position a side of one cluster (variable diff_<side>_unique) has
+-- one record per identity, so the numbering (a sort of the whole side) is left out: DuckDB folds
+-- the variables and drops the branch not taken.
+CREATE OR REPLACE MACRO diff_one_per_position(side) AS
+    getvariable('diff_identity') = 'position' AND getvariable(side || '_unique');
+CREATE OR REPLACE MACRO diff_identified(side) AS TABLE
+SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
+       diff_ident_hash("offset", key_h, value_h, headers_h, event_id) AS ident_hash
+FROM diff_hashed(side);
 CREATE OR REPLACE MACRO diff_matched(side) AS TABLE
+SELECT *, 1::BIGINT AS copy FROM diff_identified(side) WHERE diff_one_per_position(side)
+UNION ALL
 SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
-FROM (SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
-             diff_ident_hash("offset", key_h, value_h, headers_h, event_id) AS ident_hash
-      FROM diff_hashed(side));
+FROM diff_identified(side) WHERE NOT diff_one_per_position(side);
 
 CREATE OR REPLACE TABLE diff_pairs AS
 SELECT coalesce(a.topic, b.topic) AS topic,
