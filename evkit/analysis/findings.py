@@ -49,15 +49,17 @@ class CheckReport:
     skipped: dict[str, dict]
     offset_gaps: dict[str, int] | None
     causes: list[dict] = field(default_factory=list)  # docs/causes.md, worst first; each finding has its `cause`
+    masked: list[dict] = field(default_factory=list)  # per masked dataset: its path and key fingerprint (docs/sharing.md)
 
     @property
     def summary(self) -> dict:
-        """Records read, finding counts per check run and severity, skipped checks, offset gaps."""
+        """Records read, finding counts per check run and severity, skipped checks, offset gaps, and
+        (only when some dataset is masked) which datasets are masked with which key."""
         counts = Counter((f["check"], f["severity"]) for f in self.findings)
         return {"records": self.records, "run": self.run, "skipped": self.skipped,
                 "findings": {name: {s: counts[name, s] for s in reversed(SEVERITY_RANK)} for name in self.run},
                 "offset_gaps": self.offset_gaps,
-                "causes": self.causes}
+                "causes": self.causes, **({"masked": self.masked} if self.masked else {})}
 
     @property
     def exit_code(self) -> int:
@@ -76,10 +78,12 @@ class CheckReport:
         return causes_lines(self.causes)
 
     def to_text(self, *, limit: int = 20) -> str:
-        """The causes worst first, then counts per check and severity, offset gaps, skipped checks,
-        field coverage problems, then the worst findings."""
+        """Whether the data is masked, the causes worst first, then counts per check and severity,
+        offset gaps, skipped checks, field coverage problems, then the worst findings."""
         counts = Counter((f["check"], f["severity"]) for f in self.findings)
-        lines = self.causes_text() + [""] if self.findings else []
+        lines = [f"masked: {m['dataset']}, key {m['key_fingerprint'] or '(none: nothing hashed)'}: "
+                 "findings show masked keys and values" for m in self.masked]
+        lines += self.causes_text() + [""] if self.findings else []
         lines += [f"{len(self.findings)} finding(s)" + (":" if counts else "")]
         lines += [f"  {check:<20} {severity:<8} {n}" for (check, severity), n in sorted(counts.items())]
         if self.offset_gaps is not None:

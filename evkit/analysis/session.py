@@ -388,7 +388,9 @@ class Analysis:
         findings.sort(key=lambda f: -SEVERITY_RANK[f["severity"]])
         findings, found_causes = group_causes(findings)
         run = sorted(name for names in runnable.values() for name in names)
-        self.last_check = CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes)
+        masked = [{"dataset": root, "key_fingerprint": masking["key_fingerprint"]}
+                  for root, masking in self.masking.items() if masking is not None]
+        self.last_check = CheckReport(findings, coverage, fail_on, records, run, skipped, gaps, found_causes, masked)
         return self.last_check
 
     def diff(self, other: str | Path, *, identity: str = "content", topic_map: Mapping[str, str] | Iterable[str] | None = None,

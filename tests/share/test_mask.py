@@ -97,6 +97,16 @@ def zstd_frames(data: bytes) -> list[bytes]:
     return frames
 
 
+def test_check_says_the_dataset_is_masked(masked):
+    root, _ = masked
+    report = evkit.check(root / "masked", checks="duplicate", quiet=True)
+    assert report.to_text().splitlines()[0] == (f"masked: {root / 'masked'}, key {fingerprint(KEY)}: "
+                                                "findings show masked keys and values")
+    assert report.summary["masked"] == [{"dataset": str(root / "masked"), "key_fingerprint": fingerprint(KEY)}]
+    raw = evkit.check(root / "raw", checks="duplicate", quiet=True)
+    assert "masked" not in raw.summary and not raw.to_text().startswith("masked")
+
+
 def test_no_raw_value_survives_in_any_byte(masked):
     root, _ = masked
     files = [p for p in (root / "masked").rglob("*") if p.is_file()]
