@@ -176,7 +176,7 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
         ("sequence_gap", "error"): 4, ("duplicate", "warning"): 121, ("sequence_regression", "warning"): 7,
         ("silence", "warning"): 1, ("out_of_order", "warning"): 494, ("split_key", "error"): 340,
         ("key_encoding", "warning"): 207, ("partitioner", "warning"): 3,
-        ("rate", "warning"): 1, ("size", "warning"): 1, ("flow", "warning"): 2,
+        ("rate", "warning"): 1, ("size", "warning"): 1, ("flow", "warning"): 2, ("schema_drift", "warning"): 5,
     })
     # lost_events: one lost (not unseen) hole per dropped bet
     lost = sample_truth["lost_events"]
@@ -240,6 +240,19 @@ def test_findings_are_exactly_the_documented_incidents(demo, sample_truth):
     repeated = by_check[("flow", "warning")]
     assert len(repeated) == 2 and all(f["topic"] == "match-events" and len(f["offsets"]) == 3
                                       and copies.get(f["offsets"][2]) == f["offsets"][1] for f in repeated)
+    # schema_change: one deploy, one change_id, from the first v2 record (string price, a currency) of each partition
+    v2 = defaultdict(list)
+    for row in dataset_rows(SAMPLE):
+        if row["topic"] == "odds-updates" and "currency" in json.loads(row["value"])["data"]:
+            v2[row["partition"]].append(row["offset"])
+    drift = by_check[("schema_drift", "warning")]
+    assert sorted((f["topic"], f["partition"], f["offsets"], f["facts"]["records"]) for f in drift) == [
+        ("odds-updates", p, [min(offsets)], len(offsets)) for p, offsets in sorted(v2.items())]
+    assert len({f["facts"]["change_id"] for f in drift}) == 1 and all(
+        (f["facts"]["producer"], f["facts"]["subject"], f["facts"]["compatibility"], f["facts"]["changes"]) == (
+            "odds-engine", None, None,
+            [{"path": "$.data.currency", "change": "added", "from": None, "to": "string"},
+             {"path": "$.data.price", "change": "type_changed", "from": "number", "to": "string"}]) for f in drift)
 
 
 @pytest.mark.parametrize("fail_on, exit_code", [("info", 1), ("warning", 1), ("error", 0)])
