@@ -34,7 +34,7 @@ from ..partitioning.hashes import placement_hashes
 from ..store.files import write_failure
 from ..store.layout import read_identity, write_identity
 from ..store.manifest import Manifest, PartitionEntry, masking_identity, masking_of, read_manifests, write_manifest
-from ..store.records import RECORD_SCHEMA, record_table
+from ..store.records import HEADER_TYPE, RECORD_SCHEMA, record_table
 
 ACTIONS = ("keep", "hash", "redact", "redact_same_size", "drop")
 MARKER = "[redacted]"
@@ -280,21 +280,28 @@ class Masker:
         return masked.append_column(MASKED_SCHEMA.field("key_placement"),
                                     self._placements(table.column("key"), key_action))
 
-    def _headers(self, column: pa.ChunkedArray, rules: TopicRules) -> pa.ChunkedArray | list:
-        """Headers whose names are all kept are the column itself (no null list: those become empty
-        lists); otherwise each header by its name's action."""
-        names = pc.unique(pc.list_flatten(column).combine_chunks().field("key")).to_pylist()
-        if column.null_count == 0 and all(rules.header_action(n) == "keep" for n in names):
+    def _headers(self, column: pa.ChunkedArray, rules: TopicRules) -> pa.ChunkedArray | pa.Array:
+        """Each header by its name's action, in Arrow: the header values of one action masked per
+        distinct value, dropped headers filtered out, each record's list rebuilt from what is left
+        (a null list becomes an empty one). Names all kept: the column itself, when it has no null list."""
+        lists = column.combine_chunks()
+        flat = pc.list_flatten(lists)
+        names, values = flat.field("key"), flat.field("value")
+        encoded = pc.dictionary_encode(names)
+        actions = np.array([rules.header_action(n) for n in encoded.dictionary.to_pylist()] or ["keep"], dtype=object)
+        if lists.null_count == 0 and set(actions) == {"keep"}:
             return column
-        headers = []
-        for header_list in column.to_pylist():
-            kept = []
-            for item in header_list or ():
-                action = rules.header_action(item["key"])
-                if action != "drop":
-                    kept.append((item["key"], self.bytes_value(item["value"], action)))
-            headers.append(kept)
-        return headers
+        item_actions = actions[encoded.indices.to_numpy(zero_copy_only=False)]
+        masked = values.to_numpy(zero_copy_only=False).copy()
+        for action in set(actions) - {"keep", "drop"}:
+            chosen = np.flatnonzero(item_actions == action)
+            masked[chosen] = self.column(values.take(chosen), action).to_numpy(zero_copy_only=False)
+        kept = item_actions != "drop"
+        items = pa.StructArray.from_arrays([names.filter(kept), pa.array(masked[kept], pa.binary())],
+                                           fields=list(HEADER_TYPE.value_type))
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)[kept]
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(parents, minlength=len(lists)))]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), items, type=HEADER_TYPE)
 
     def _placements(self, raw_keys: pa.ChunkedArray, key_action: str) -> pa.Array:
         """Per record the raw key's placement hashes mod the modulus, where the key is hashed (a
