@@ -10,7 +10,15 @@ from tqdm.auto import tqdm
 
 def shown(quiet: bool) -> bool:
     """True where progress helps: not quiet, and stderr is a terminal or a Jupyter kernel draws it."""
-    return not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    return not quiet and (sys.stderr.isatty() or _in_kernel())
+
+
+def _in_kernel() -> bool:
+    """True inside a running Jupyter kernel (not merely where ipykernel was imported, as in a test
+    process that ran a notebook)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def bar(*, quiet: bool, **options) -> tqdm:
