@@ -15,11 +15,8 @@ the tail of its log to stderr and exits 1.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
-import signal
 import socket
 import struct
 import subprocess
@@ -31,6 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LIB = HERE / "target" / "lib"
 DEFAULT_DIR = HERE.parent / ".kafka"
+sys.path.insert(0, str(HERE))
+import servicectl  # noqa: E402 - beside this script
+from servicectl import alive, free_port, read_state, stop  # noqa: E402
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -79,10 +79,6 @@ class BrokerError(Exception):
     """The broker could not be started or stopped."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def metadata_brokers(host: str, port: int, timeout: float = 2.0) -> tuple[list[tuple[int, str, int]], str | None]:
@@ -133,26 +129,8 @@ def _answers(bootstrap: str) -> bool:
     return len(brokers) >= 1
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited child not yet reaped) still answers kill(0).
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
-def _state(state_dir: Path) -> dict | None:
-    try:
-        return json.loads((state_dir / "broker.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _log_tail(state_dir: Path, lines: int = 40) -> str:
@@ -190,10 +168,10 @@ def up(state_dir: Path, timeout: float = 120.0, extra: dict | None = None) -> st
     `listeners`, `advertised`, `protocol_map` (each a ",..." suffix), `properties` (text),
     `format_args` (extra StorageTool format arguments).
     """
-    state = _state(state_dir)
-    if state and _alive(state["pid"]) and _answers(state["bootstrap"]):
+    state = read_state(state_dir, "broker")
+    if state and alive(state["pid"]) and _answers(state["bootstrap"]):
         return state["bootstrap"]
-    if state and _alive(state["pid"]):
+    if state and alive(state["pid"]):
         down(state_dir)
     ensure_jars()
     extra = extra or {}
@@ -248,51 +226,18 @@ def up(state_dir: Path, timeout: float = 120.0, extra: dict | None = None) -> st
 
 def down(state_dir: Path, timeout: float = 30.0) -> bool:
     """Stop the broker recorded in state_dir and its process group; True if one was running."""
-    state = _state(state_dir)
-    if not state:
-        return False
-    pid = state["pid"]
-    was_running = _alive(pid)
-    if was_running:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
-    (state_dir / "broker.json").unlink(missing_ok=True)
-    return was_running
+    return stop(state_dir, "broker", timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("EVKIT_KAFKA_DIR", DEFAULT_DIR)),
-                        help="state directory: data, logs, pid (default: .kafka/ in the repo)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the broker")
-    args = parser.parse_args(argv)
-    state_dir = args.dir.resolve()
-    try:
-        if args.command == "up":
-            print(up(state_dir, args.timeout))
-        elif args.command == "down":
-            print("stopped" if down(state_dir) else "no broker was running")
-        else:
-            state = _state(state_dir)
-            if state and _alive(state["pid"]) and _answers(state["bootstrap"]):
-                print(state["bootstrap"])
-            else:
-                print("down")
-                return 1
-    except (BrokerError, subprocess.CalledProcessError) as exc:
-        print(f"kafkactl: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return servicectl.main(argv, doc=__doc__, prog="kafkactl", what="broker", env_var="EVKIT_KAFKA_DIR", default_dir=DEFAULT_DIR,
+                           default_timeout=120.0, up=up, down=down, status=status, errors=(BrokerError, subprocess.CalledProcessError))
+
+
+def status(state_dir: Path) -> str | None:
+    """The address of the server recorded in state_dir while it answers, else None."""
+    state = read_state(state_dir, "broker")
+    return state["bootstrap"] if state and alive(state["pid"]) and _answers(state["bootstrap"]) else None
 
 
 if __name__ == "__main__":

@@ -17,11 +17,7 @@ tail of its log to stderr and exits 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 APP_DIR = HERE / "target" / "registry"
 DEFAULT_DIR = HERE.parent / ".kafka-registry"
+sys.path.insert(0, str(HERE))
+import servicectl  # noqa: E402 - beside this script
+from servicectl import alive, free_port, read_state, stop  # noqa: E402
 API_PATH = "/apis/ccompat/v7"
 
 
@@ -39,10 +38,6 @@ class RegistryError(Exception):
     """The registry could not be started or stopped."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -54,26 +49,8 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited child not yet reaped) still answers kill(0).
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
-def _state(state_dir: Path) -> dict | None:
-    try:
-        return json.loads((state_dir / "registry.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _log_tail(state_dir: Path, lines: int = 40) -> str:
@@ -112,10 +89,10 @@ def java_command(jar: Path, port: int) -> list[str]:
 
 def up(state_dir: Path, timeout: float = 120.0) -> str:
     """Start the registry in the background (or find the running one); return its ccompat URL."""
-    state = _state(state_dir)
-    if state and _alive(state["pid"]) and answers(state["url"]):
+    state = read_state(state_dir, "registry")
+    if state and alive(state["pid"]) and answers(state["url"]):
         return state["url"]
-    if state and _alive(state["pid"]):
+    if state and alive(state["pid"]):
         down(state_dir)
     jar = runner_jar()
     logs_dir = state_dir / "logs"
@@ -143,51 +120,18 @@ def up(state_dir: Path, timeout: float = 120.0) -> str:
 
 def down(state_dir: Path, timeout: float = 30.0) -> bool:
     """Stop the registry recorded in state_dir and its process group; True if one was running."""
-    state = _state(state_dir)
-    if not state:
-        return False
-    pid = state["pid"]
-    was_running = _alive(pid)
-    if was_running:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
-    (state_dir / "registry.json").unlink(missing_ok=True)
-    return was_running
+    return stop(state_dir, "registry", timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("EVKIT_REGISTRY_DIR", DEFAULT_DIR)),
-                        help="state directory: log, pid, URL (default: .kafka-registry/ in the repo)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the registry")
-    args = parser.parse_args(argv)
-    state_dir = args.dir.resolve()
-    try:
-        if args.command == "up":
-            print(up(state_dir, args.timeout))
-        elif args.command == "down":
-            print("stopped" if down(state_dir) else "no registry was running")
-        else:
-            state = _state(state_dir)
-            if state and _alive(state["pid"]) and answers(state["url"]):
-                print(state["url"])
-            else:
-                print("down")
-                return 1
-    except (RegistryError, subprocess.CalledProcessError, OSError) as exc:
-        print(f"registryctl: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return servicectl.main(argv, doc=__doc__, prog="registryctl", what="registry", env_var="EVKIT_REGISTRY_DIR", default_dir=DEFAULT_DIR,
+                           default_timeout=120.0, up=up, down=down, status=status, errors=(RegistryError, subprocess.CalledProcessError, OSError))
+
+
+def status(state_dir: Path) -> str | None:
+    """The address of the server recorded in state_dir while it answers, else None."""
+    state = read_state(state_dir, "registry")
+    return state["url"] if state and alive(state["pid"]) and answers(state["url"]) else None
 
 
 if __name__ == "__main__":

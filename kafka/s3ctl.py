@@ -15,10 +15,7 @@ starts in about a second, and speaks the S3 calls evkit makes (list, ranged GET,
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE.parent / ".kafka-s3"
 sys.path.insert(0, str(HERE))
-from registryctl import _alive, free_port  # noqa: E402 - the same process helpers
+import servicectl  # noqa: E402 - beside this script
+from servicectl import alive, free_port, read_state, stop  # noqa: E402
 
 
 class S3Error(Exception):
@@ -45,17 +43,12 @@ def answers(endpoint: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _state(state_dir: Path) -> dict | None:
-    try:
-        return json.loads((state_dir / "s3.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def up(state_dir: Path, timeout: float = 60.0) -> str:
     """Start the server in the background (or find the running one); return its endpoint URL."""
-    state = _state(state_dir)
-    if state and _alive(state["pid"]) and answers(state["endpoint"]):
+    state = read_state(state_dir, "s3")
+    if state and alive(state["pid"]) and answers(state["endpoint"]):
         return state["endpoint"]
     if state:
         down(state_dir)
@@ -80,46 +73,18 @@ def up(state_dir: Path, timeout: float = 60.0) -> str:
 
 def down(state_dir: Path, timeout: float = 10.0) -> bool:
     """Stop the server recorded in state_dir; True if one was running."""
-    state = _state(state_dir)
-    if not state:
-        return False
-    pid = state["pid"]
-    was_running = _alive(pid)
-    if was_running:
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-    (state_dir / "s3.json").unlink(missing_ok=True)
-    return was_running
+    return stop(state_dir, "s3", timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("EVKIT_S3_DIR", DEFAULT_DIR)),
-                        help="state directory: log, pid, endpoint (default: .kafka-s3/ in the repo)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
-    args = parser.parse_args(argv)
-    state_dir = args.dir.resolve()
-    try:
-        if args.command == "up":
-            print(up(state_dir, args.timeout))
-        elif args.command == "down":
-            print("stopped" if down(state_dir) else "no S3 server was running")
-        else:
-            state = _state(state_dir)
-            if state and _alive(state["pid"]) and answers(state["endpoint"]):
-                print(state["endpoint"])
-            else:
-                print("down")
-                return 1
-    except (S3Error, OSError) as exc:
-        print(f"s3ctl: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return servicectl.main(argv, doc=__doc__, prog="s3ctl", what="S3 server", env_var="EVKIT_S3_DIR", default_dir=DEFAULT_DIR,
+                           default_timeout=60.0, up=up, down=down, status=status, errors=(S3Error, OSError))
+
+
+def status(state_dir: Path) -> str | None:
+    """The address of the server recorded in state_dir while it answers, else None."""
+    state = read_state(state_dir, "s3")
+    return state["endpoint"] if state and alive(state["pid"]) and answers(state["endpoint"]) else None
 
 
 if __name__ == "__main__":
