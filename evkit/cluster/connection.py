@@ -25,6 +25,9 @@ from ..errors import (
     UsageError,
 )
 
+# Errors that pass once the partition has a leader again (librdkafka does not always mark them retriable).
+_LEADERSHIP_CHANGES = (RdKafkaError.NOT_LEADER_FOR_PARTITION, RdKafkaError.LEADER_NOT_AVAILABLE)
+
 REDACTED = "[redacted]"
 _SECRET = re.compile(r"password|passwd|secret|token|jaas|credential|private|user\.info|\.pem$|oauthbearer\.config|sasl\.oauthbearer\.client", re.I)
 # Settings evkit owns so that a dump never joins a group or commits an offset.
@@ -180,21 +183,29 @@ class Connection:
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         """(low, end) for this connection's isolation level: end is the LSO under read_committed."""
-        try:
-            return self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout,
-                                                       cached=False)
-        except KafkaException as exc:
-            self.raise_for_errors()
-            raise describe_error(exc.args[0], topic, partition, "read the watermarks of") from None
+        return self._retrying(lambda: self.consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=self.timeout, cached=False), topic, partition, "read the watermarks of")
+
+    def _retrying(self, call, topic: str, partition: int, what: str):
+        """call(), again while it fails with a retriable error (a leader election, a partition not yet
+        led after its topic was created) until the connection's timeout; else the one-line error."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                self.raise_for_errors()
+                error = exc.args[0]
+                passing = error.retriable() or error.code() in _LEADERSHIP_CHANGES
+                if not passing or time.monotonic() >= deadline:
+                    raise describe_error(error, topic, partition, what) from None
+                time.sleep(0.2)
 
     def offsets_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
         """The first offset whose timestamp is >= timestamp_ms, or None if there is none yet."""
-        try:
-            (found,) = self.consumer.offsets_for_times([TopicPartition(topic, partition, timestamp_ms)],
-                                                      timeout=self.timeout)
-        except KafkaException as exc:
-            self.raise_for_errors()
-            raise describe_error(exc.args[0], topic, partition, "look up offsets by time in") from None
+        (found,) = self._retrying(lambda: self.consumer.offsets_for_times(
+            [TopicPartition(topic, partition, timestamp_ms)], timeout=self.timeout), topic, partition,
+            "look up offsets by time in")
         if found.error is not None:
             raise describe_error(found.error, topic, partition, "look up offsets by time in")
         return found.offset if found.offset >= 0 else None
