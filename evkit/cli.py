@@ -175,6 +175,15 @@ def partition_command(output_format, quiet, **options) -> int:
     return 0
 
 
+def _print_result(result, output_format: str) -> int:
+    """Print a check or diff result as text or JSON lines; its exit code."""
+    if output_format == "json":
+        result.write_json(sys.stdout)
+    else:
+        click.echo(result.to_text())
+    return result.exit_code
+
+
 @cli.command("check")
 @click.argument("paths", nargs=-1, required=True, metavar="DATASET...")
 @click.option("--checks", metavar="LIST", help="Comma-separated checks (default: all), e.g. duplicate,sequence_gap.")
@@ -198,11 +207,7 @@ def check_command(paths, output_format, rates, flows, **options) -> int:
     from .analysis.session import check
 
     result = check(*paths, rates=list(rates), flows=list(flows), **options)
-    if output_format == "json":
-        result.write_json(sys.stdout)
-    else:
-        click.echo(result.to_text())
-    return result.exit_code
+    return _print_result(result, output_format)
 
 
 @cli.command("mask")
@@ -281,11 +286,7 @@ def diff_command(a, b, output_format, topic_map, fields, ignore_headers, **optio
     from .share.diff import diff
 
     result = diff(a, b, topic_map=list(topic_map), fields=list(fields), ignore_headers=list(ignore_headers), **options)
-    if output_format == "json":
-        result.write_json(sys.stdout)
-    else:
-        click.echo(result.to_text())
-    return result.exit_code
+    return _print_result(result, output_format)
 
 
 @cli.group("schemas")

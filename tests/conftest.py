@@ -22,24 +22,32 @@ sys.path.insert(0, str(REPO / "kafka"))
 import kafkactl  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def bootstrap(tmp_path_factory) -> str:
-    """Bootstrap address of a running real broker."""
-    if os.environ.get("EVKIT_BOOTSTRAP"):
-        yield os.environ["EVKIT_BOOTSTRAP"]
+def _session_server(tmp_path_factory, *, env_var: str, ctl, what: str, timeout: float):
+    """Yield the address of the server `env_var` names, else of one `ctl` (a kafka/*ctl.py module)
+    starts in a temporary directory and stops at the end. With CI=true a server that cannot start
+    fails the run; elsewhere the tests that need it are skipped with the reason."""
+    if os.environ.get(env_var):
+        yield os.environ[env_var].rstrip("/")
         return
-    state_dir = tmp_path_factory.mktemp("kafka")
+    state_dir = tmp_path_factory.mktemp(ctl.__name__)
     try:
-        address = kafkactl.up(state_dir, timeout=120)
+        address = ctl.up(state_dir, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
-        message = f"the test Kafka broker did not start: {exc}"
+        message = f"the test {what} did not start: {exc}"
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     try:
         yield address
     finally:
-        kafkactl.down(state_dir)
+        ctl.down(state_dir)
+
+
+@pytest.fixture(scope="session")
+def bootstrap(tmp_path_factory) -> str:
+    """Bootstrap address of a running real broker."""
+    yield from _session_server(tmp_path_factory, env_var="EVKIT_BOOTSTRAP", ctl=kafkactl, what="Kafka broker",
+                               timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -122,23 +130,10 @@ def schema_registry(tmp_path_factory) -> str:
     directory and stops it at the end. Like `bootstrap`: with CI=true a registry that cannot start
     fails the run; elsewhere the tests that need it are skipped with the reason.
     """
-    if os.environ.get("EVKIT_SCHEMA_REGISTRY"):
-        yield os.environ["EVKIT_SCHEMA_REGISTRY"].rstrip("/")
-        return
     import registryctl
 
-    state_dir = tmp_path_factory.mktemp("schema-registry")
-    try:
-        url = registryctl.up(state_dir, timeout=120)
-    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
-        message = f"the test Schema Registry did not start: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    try:
-        yield url
-    finally:
-        registryctl.down(state_dir)
+    yield from _session_server(tmp_path_factory, env_var="EVKIT_SCHEMA_REGISTRY", ctl=registryctl,
+                               what="Schema Registry", timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -152,23 +147,9 @@ def s3_endpoint(tmp_path_factory) -> str:
                         ("AWS_REGION", "us-east-1")):
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
-    if os.environ.get("EVKIT_S3_ENDPOINT"):
-        yield os.environ["EVKIT_S3_ENDPOINT"].rstrip("/")
-        return
     import s3ctl
 
-    state_dir = tmp_path_factory.mktemp("s3")
-    try:
-        endpoint = s3ctl.up(state_dir, timeout=60)
-    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
-        message = f"the test S3 server did not start: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    try:
-        yield endpoint
-    finally:
-        s3ctl.down(state_dir)
+    yield from _session_server(tmp_path_factory, env_var="EVKIT_S3_ENDPOINT", ctl=s3ctl, what="S3 server", timeout=60)
 
 
 @pytest.fixture
