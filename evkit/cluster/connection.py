@@ -36,13 +36,18 @@ READ_ONLY = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
 # halves the rate of a Python consumer on small records; its 64 MiB per-partition prefetch queue
 # makes memory grow with the partition count. The queue gets a 128 MiB budget shared by the
 # partitions a consumer reads, 1-8 MiB each (benchmarks/bench_dump.py, docs/benchmarks.md).
+# A full queue makes librdkafka (>= 2.1) wait fetch.queue.backoff.ms, 1 s by default, before it fetches
+# that partition again; with a capped queue and a fast reader that wait is most of a dump's time, so
+# evkit waits 10 ms (0 spins the broker thread).
 FETCH_MAX_BYTES = 4 * 1024 * 1024
 PREFETCH_BUDGET_KB = 128 * 1024
+FETCH_QUEUE_BACKOFF_MS = 10
 
 
 def fetch_defaults(partitions: int) -> dict[str, str]:
     queue_kb = max(1024, min(8 * 1024, PREFETCH_BUDGET_KB // max(partitions, 1)))
-    return {"fetch.message.max.bytes": str(FETCH_MAX_BYTES), "queued.max.messages.kbytes": str(queue_kb)}
+    return {"fetch.message.max.bytes": str(FETCH_MAX_BYTES), "queued.max.messages.kbytes": str(queue_kb),
+            "fetch.queue.backoff.ms": str(FETCH_QUEUE_BACKOFF_MS)}
 
 
 TOPIC_CONFIGS_RECORDED = ("cleanup.policy", "message.timestamp.type", "retention.ms", "retention.bytes",

@@ -44,7 +44,7 @@ _SAME_NAME = {"security.protocol", "client.id", "request.timeout.ms", "socket.co
               "ssl.key.password", "ssl.keystore.location", "ssl.keystore.password", "ssl.cipher.suites"}
 # librdkafka properties that only tune librdkafka itself, or that evkit sets: not for the Java client.
 _LIBRDKAFKA_ONLY = {"enable.auto.commit", "enable.auto.offset.store", "fetch.message.max.bytes",
-                    "queued.max.messages.kbytes", "queued.min.messages", "debug", "log_level", "statistics.interval.ms",
+                    "queued.max.messages.kbytes", "queued.min.messages", "fetch.queue.backoff.ms", "debug", "log_level", "statistics.interval.ms",
                     "topic.metadata.refresh.interval.ms", "api.version.request", "broker.version.fallback"}
 _LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
                   "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
