@@ -27,8 +27,6 @@ from ..store.records import RECORD_SCHEMA, record_table
 from ..store.writer import QueuedFile, WriteQueue
 from .connection import Connection, describe_error
 
-# librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
-_TIMESTAMP_TYPES = pa.array([None, "create", "log_append"], pa.string())
 READERS = ("native", "python")
 # For tests: a reading process stops itself (SIGSTOP) once it has committed this many files, so that a
 # test kills a dump (or stops the broker) at an exact commit point instead of racing the dump.
@@ -310,11 +308,13 @@ def messages_table(messages: list) -> pa.Table:
     stamps = list(map(Message.timestamp, messages))
     kinds, times = zip(*stamps) if stamps else ((), ())
     kind_array = pa.array(kinds, pa.int8())
+    # librdkafka timestamp types: 0 = not available, 1 = CreateTime, 2 = LogAppendTime
+    timestamp_types = pa.array([None, "create", "log_append"], pa.string())
     return record_table(
         topic=list(map(Message.topic, messages)), partition=list(map(Message.partition, messages)),
         offset=list(map(Message.offset, messages)),
         timestamp=pc.if_else(pc.equal(kind_array, 0), None, pa.array(times, pa.int64())).cast(pa.timestamp("ms", tz="UTC")),
-        timestamp_type=pc.take(_TIMESTAMP_TYPES, kind_array), key=list(map(Message.key, messages)),
+        timestamp_type=pc.take(timestamp_types, kind_array), key=list(map(Message.key, messages)),
         value=list(map(Message.value, messages)), headers=list(map(Message.headers, messages)),
         leader_epoch=list(map(Message.leader_epoch, messages)),
     )

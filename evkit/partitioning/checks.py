@@ -7,11 +7,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from .hashes import PARTITIONERS, placement_hashes
-
-# Partitioners that place every non-null key alike are one candidate: the data cannot tell them apart.
-CANDIDATES = {name: name for name in PARTITIONERS if name != "librdkafka_fnv1a"}
-CANDIDATES["sarama_hash"] = "sarama_hash/librdkafka_fnv1a"
+from .hashes import CANDIDATES, placement_hashes
 
 
 # Macros the four checks' SQL shares: how a key and a time read in a finding's detail.

@@ -35,7 +35,7 @@ kafkajs_legacy             Java's formula over kafkajs 1.x's murmur2            
 librdkafka's non-random variants differ only for null/empty keys: ``consistent`` sends both to
 partition 0, ``murmur2`` and ``fnv1a`` hash a null key as if it were empty. ``librdkafka_fnv1a``
 and ``sarama_hash`` agree on every non-null key, including an FNV-1a value of INT32_MIN (both give
-``2**31 % n``): the checks report a producer on either as the pair (evkit.partitioning.checks.CANDIDATES).
+``2**31 % n``): the checks report a producer on either as the pair (CANDIDATES below).
 """
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ PARTITIONERS = (
     "sarama_reference",
     "kafkajs_legacy",
 )
+# Partitioners that place every non-null key alike are one candidate: the data cannot tell them apart.
+CANDIDATES = {name: name for name in PARTITIONERS if name != "librdkafka_fnv1a"}
+CANDIDATES["sarama_hash"] = "sarama_hash/librdkafka_fnv1a"
 
 _M = np.uint32(0x5BD1E995)
 _MURMUR_SEED = 0x9747B28C

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -34,8 +35,8 @@ def header_names(field: str) -> tuple[str, str, str]:
     return f"__{field}_schema_id", f"apicurio.{field}.contentId", f"apicurio.{field}.globalId"
 
 
-_ID_HEADERS = pa.array([name for field in FIELDS for name in header_names(field)], pa.string())
-_ID_HEADER_FIRST_BYTES = np.array(sorted({name.encode()[0] for name in _ID_HEADERS.to_pylist()}), np.uint8)
+_ID_HEADERS = tuple(name for field in FIELDS for name in header_names(field))
+_ID_HEADER_FIRST_BYTES = np.array(sorted({name.encode()[0] for name in _ID_HEADERS}), np.uint8)
 
 
 def schema_ids(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -78,6 +79,13 @@ def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
+@cache
+def _id_headers() -> pa.Array:
+    """The schema-id header names as an Arrow array, built on first use: any `pa.array` call makes
+    pyarrow import pandas, which a dump does not otherwise need (a fifth of its start-up)."""
+    return pa.array(_ID_HEADERS, pa.string())
+
+
 def _may_name_schemas(keys: pa.Array) -> bool:
     """True if a header name could be a schema-id header: its first byte, read from the buffers, is
     `_` or `a` and the name is one of them (most batches end at the first test)."""
@@ -87,7 +95,7 @@ def _may_name_schemas(keys: pa.Array) -> bool:
     offsets = np.frombuffer(keys.buffers()[1], np.int32, len(keys) + 1 + keys.offset)[keys.offset:]
     starts = offsets[:-1][np.diff(offsets) > 0]
     candidates = np.isin(np.frombuffer(data, np.uint8)[starts], _ID_HEADER_FIRST_BYTES)
-    return bool(candidates.any()) and pc.any(pc.is_in(keys, value_set=_ID_HEADERS)).as_py()
+    return bool(candidates.any()) and pc.any(pc.is_in(keys, value_set=_id_headers())).as_py()
 
 
 def _field_ids(values: pa.Array, named: tuple | None, field: str) -> Counter:

@@ -29,8 +29,7 @@ from .. import __version__
 from .._progress import Progress
 from .._text import utc_now
 from ..errors import DatasetError, UsageError
-from ..partitioning.checks import CANDIDATES
-from ..partitioning.hashes import placement_hashes
+from ..partitioning.hashes import CANDIDATES, placement_hashes
 from ..store.files import write_failure
 from ..store.layout import read_identity, write_identity
 from ..store.manifest import Manifest, PartitionEntry, masking_identity, masking_of, read_manifests, write_manifest
