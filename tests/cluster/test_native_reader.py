@@ -102,3 +102,17 @@ def test_without_the_extension_the_python_reader_is_the_default(bootstrap, make_
     with pytest.raises(UsageError, match=r"^--reader must be one of native, python, not 'rust'$"):
         evkit.dump(bootstrap=bootstrap, out=tmp_path / "other", topics=[topic], reader="rust", quiet=True)
     assert not (tmp_path / "other").exists()
+
+
+def test_a_native_dump_imports_neither_pandas_nor_duckdb(bootstrap, make_topic, tmp_path, native_reader):
+    """Their imports were a fifth of a 1M-record dump's CPU (docs/benchmarks.md); pyarrow imports pandas
+    on any `pa.array(...)` or `to_numpy()`, so this guards the whole dump path, headers included."""
+    topic = make_topic(partitions=2)
+    produce(bootstrap, topic, [{"key": b"k%d" % i, "value": b"v", "headers": [("h", b"1")], "partition": i % 2}
+                               for i in range(50)])
+    script = ("import sys, evkit; evkit.dump(bootstrap=sys.argv[1], out=sys.argv[2], topics=[sys.argv[3]], "
+              "reader='native', quiet=True); print(sorted({'pandas', 'duckdb'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", script, bootstrap, str(tmp_path / "ds"), topic],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
