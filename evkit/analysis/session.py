@@ -22,7 +22,7 @@ from .._text import SEVERITY_RANK
 from ..errors import UsageError
 from ..partitioning import checks as hashchecks
 from ..store.manifest import describe_masking, masking_of
-from ..store.fs import ObjectPath, object_dataset
+from ..store.fs import ObjectPath, register_objects
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
@@ -90,10 +90,10 @@ class Analysis:
     def _records_sql(self, manifests: pa.Table) -> str:
         columns = ", ".join(f'"{name}"' for name in RECORD_SCHEMA.names)
         parts = []
-        for number, ds in enumerate(self.datasets):
-            if ds.files and isinstance(ds.root, ObjectPath):  # DuckDB has no S3 here: Arrow reads, pruned by path
-                self.connection.register(f"objects_{number}", object_dataset(ds.files))
-                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} FROM objects_{number}")
+        for ds in self.datasets:
+            if ds.files and isinstance(ds.root, ObjectPath):  # DuckDB has no S3 here: it reads through pyarrow's
+                parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "
+                             f"FROM {register_objects(self.connection, ds.files, Path(self._temp_dir))}")
             elif ds.files:
                 files = ", ".join(sql_string(str(p)) for p in ds.files)
                 parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "

@@ -16,6 +16,7 @@ pyarrow's URI options). No credential is ever part of the URL, so none reaches a
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pyarrow.fs as pafs
+from fsspec.implementations.arrow import ArrowFSWrapper
 
 from ..errors import UsageError
 
@@ -227,19 +229,45 @@ def parquet_source(path: Path | ObjectPath):
     return path.open_input_file() if isinstance(path, ObjectPath) else path
 
 
-def object_dataset(files: list[ObjectPath]):
-    """The data files as one Arrow dataset whose fragments carry their topic and partition (from the
-    key, `topic=<t>/partition=<n>/`): a filter on either skips the other objects unopened, and a
-    time filter reads only the footers and the row groups whose statistics can match."""
-    import pyarrow.dataset as pads
+def register_objects(connection, files: list[ObjectPath], scratch: Path) -> str:
+    """Let DuckDB read these objects with its own Parquet reader, and return the SQL of a relation
+    over them (the record columns).
 
+    The DuckDB wheel has no httpfs, so pyarrow's S3 filesystem is registered with the connection as
+    an fsspec filesystem under a protocol of its own. DuckDB then reads objects like local files:
+    within its `memory_limit` (an Arrow dataset scanned through DuckDB held batches and read-ahead
+    outside that limit: 12 GB over 10M records), only the column chunks a query needs, footers and
+    row-group statistics deciding which row groups to fetch. Each key's `topic=<t>/partition=<n>/`
+    directories are hive partitions, so a filter on either skips the other objects unopened. The
+    schema comes from an empty local file listed first (in `scratch`): DuckDB binds a query to the
+    first file's schema, and an object would be fetched for that on every query."""
     from .records import RECORD_SCHEMA
 
-    def where(path: ObjectPath):
-        partition_dir = path.parent
-        topic = partition_dir.parent.name.split("=", 1)[1]
-        return (pads.field("topic") == topic) & (pads.field("partition") == int(partition_dir.name.split("=", 1)[1]))
+    schema_file = scratch / "topic=_" / "partition=-1" / "schema.parquet"
+    if not schema_file.exists():
+        import pyarrow.parquet as pq
 
-    return pads.FileSystemDataset.from_paths(
-        [f.key for f in files], schema=RECORD_SCHEMA, format=pads.ParquetFileFormat(), filesystem=files[0].fs,
-        partitions=[where(f) for f in files])
+        schema_file.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(RECORD_SCHEMA.empty_table(), schema_file)
+    protocol = "evkits3" + hashlib.sha1(files[0].query.encode()).hexdigest()[:12]  # one per set of URL options
+    if not connection.filesystem_is_registered(protocol):
+        connection.register_filesystem(_DuckDBObjects(files[0].fs, protocol))
+    paths = ", ".join("'" + path.replace("'", "''") + "'"
+                      for path in [str(schema_file), *(f"{protocol}://{f.key}" for f in files)])
+    return (f"read_parquet([{paths}], hive_partitioning = true, "
+            "hive_types = {'topic': VARCHAR, 'partition': INTEGER}, hive_types_autocast = false)")
+
+
+class _DuckDBObjects(ArrowFSWrapper):
+    """A pyarrow filesystem as fsspec's, named by a protocol DuckDB routes `<protocol>://key` paths to."""
+
+    def __init__(self, fs: pafs.FileSystem, protocol: str):
+        super().__init__(fs, skip_instance_cache=True)
+        self._protocol = protocol
+
+    @property
+    def protocol(self) -> str:
+        return self._protocol
+
+    def _strip_protocol(self, path: str) -> str:  # fsspec's is a classmethod of one fixed protocol
+        return path.split("://", 1)[1] if path.startswith("evkits3") else path
