@@ -36,10 +36,13 @@ def section_of(cause: dict) -> str:
 
 
 def roots_text(analysis) -> str:
-    """The datasets' directories, relative to the current directory when inside it."""
+    """The datasets' directories, relative to the current directory when inside it; S3 prefixes as
+    `s3://bucket/prefix`, without the URL's options."""
     def shown(root) -> str:
+        if not isinstance(root, Path):
+            return str(root)
         try:
-            return str(Path(str(root)).resolve().relative_to(Path.cwd()))
+            return str(root.resolve().relative_to(Path.cwd()))
         except ValueError:
             return str(root)
     return ", ".join(shown(ds.root) for ds in analysis.datasets)
@@ -61,7 +64,7 @@ def _span(first: datetime | None, last: datetime | None) -> str:
 def is_sample(analysis) -> bool:
     from .runner import SAMPLE_DATASET
 
-    return [Path(str(ds.root)).resolve() for ds in analysis.datasets] == [SAMPLE_DATASET.resolve()]
+    return [isinstance(ds.root, Path) and ds.root.resolve() for ds in analysis.datasets] == [SAMPLE_DATASET.resolve()]
 
 
 def title_line(analysis, *, kind: str = "Incident review") -> str:

@@ -18,6 +18,7 @@ from evkit.errors import DatasetError
 from evkit.store.fs import ObjectPath, as_path
 from evkit.store.layout import data_files
 from evkit.store.manifest import read_manifests, write_manifest
+from support import REPO
 from support.dumping import dataset_rows, produce
 from support.engines import comparable
 
@@ -64,8 +65,14 @@ def test_a_dump_to_s3_equals_the_local_dump_row_for_row_and_opens_checks_and_rep
     assert main(["check", str(tmp_path / "local"), "--format", "json", "-q"]) == code == 1
     assert from_s3 == capsys.readouterr().out  # the same findings and summary, line for line
 
-    from evkit.reporting.runner import prepare_review
-    assert prepare_review(s3_url) == (as_path(s3_url), None)
+    # the whole report over s3://: the HTML with the dataset's findings, titled by the URL without its options
+    out = tmp_path / "report"
+    assert main(["report", str(REPO / "notebooks" / "incident_review.ipynb"), "-p", f"dataset={s3_url}",
+                 "--out", str(out), "-q"]) == 1
+    assert json.loads((out / "findings.json").read_text()) == evkit.check(s3_url, quiet=True).findings != []
+    html = (out / "incident_review.html").read_text()
+    assert f"<title>Incident review: {s3_url.split('?')[0]} · cluster " in html
+    assert "endpoint_override" not in html and "127.0.0.1" not in html
 
 
 def test_an_interrupted_run_on_s3_resumes_and_rewrites_only_what_is_missing(bootstrap, two_topics, s3_url):
