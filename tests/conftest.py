@@ -164,22 +164,36 @@ def s3_url(s3_endpoint, request) -> str:
 
 
 @pytest.fixture(scope="session")
-def spark(s3_endpoint):
+def spark_stderr(tmp_path_factory) -> Path:
+    """The file the Spark session's JVM and Python workers write their stderr to (see `spark`)."""
+    return tmp_path_factory.mktemp("spark") / "stderr.log"
+
+
+@pytest.fixture(scope="session")
+def spark(s3_endpoint, spark_stderr):
     """One Spark session (local[2]) for every Spark test: starting one costs 15-20 s on two cores.
 
     Spark's Kafka source comes from kafka/target/spark-jars, which `make spark-jars` (a prerequisite
     of `make test`) resolves from Maven Central, so no test downloads anything. It depends on
-    `s3_endpoint` so that its Python workers inherit the tests' AWS settings."""
+    `s3_endpoint` so that its Python workers inherit the tests' AWS settings. Its JVM starts with
+    stderr on `spark_stderr` (the workers inherit it), so that a test can read what Spark printed."""
     jars = sorted((REPO / "kafka" / "target" / "spark-jars").glob("*.jar"))
     assert jars, "no Spark Kafka connector in kafka/target/spark-jars: run `make spark-jars`"
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("evkit tests")
-               .config("spark.jars", ",".join(map(str, jars)))
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "1g")
-               .getOrCreate())
+    saved = os.dup(2)
+    try:
+        with open(spark_stderr, "ab") as sink:
+            os.dup2(sink.fileno(), 2)  # the JVM inherits fd 2 when the session launches it
+        session = (SparkSession.builder.master("local[2]").appName("evkit tests")
+                   .config("spark.jars", ",".join(map(str, jars)))
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "1g")
+                   .getOrCreate())
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

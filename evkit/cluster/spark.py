@@ -15,9 +15,12 @@ Spark's Kafka source does not deliver the leader epoch: those rows hold null (`t
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,6 +37,7 @@ from .connection import is_secret
 from .reader import ReadOptions, ReadTask
 
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
+log = logging.getLogger("evkit.dump")
 NOTES = ["leader_epoch is null: Spark's Kafka source does not deliver it"]
 # Kafka's TimestampType ids as Spark's `timestampType` column carries them: 0 CreateTime, 1 LogAppendTime.
 _TIMESTAMP_TYPES = pa.array(["create", "log_append"], pa.string())
@@ -138,10 +142,11 @@ def read_with_spark(settings: dict[str, str], isolation: str, out: Path | Object
     try:
         progress.status(f"Spark job: {sum(len(t.read) for t in busy)} Kafka ranges on {spark.sparkContext.master}")
         try:
-            rows = frame.mapInArrow(writer, "committed string").collect()
+            with _log_off_unless_verbose(spark):
+                rows = frame.mapInArrow(writer, "committed string").collect()
         except Exception as exc:  # Py4J / captured JVM errors: one line, secrets removed
-            raise ClusterError(f"the Spark job failed: {_cause(exc, settings)}; the committed part is kept: "
-                               "re-run the same command to resume") from None
+            reason, remedy = _cause(exc, settings)
+            raise ClusterError(f"the Spark job failed: {reason}; the committed part is kept: {remedy}") from None
         committed = [CommittedFile.from_json(json.loads(row.committed)) for row in rows]
         done = {(c.topic, c.partition, c.entry.end) for c in committed}
         for item in committed:
@@ -184,6 +189,26 @@ def spark_session(master: str | None, conf: dict[str, str]):
     return builder.getOrCreate()
 
 
+@contextmanager
+def _log_off_unless_verbose(spark) -> Iterator[None]:
+    """Spark logs a failed task's Java stack trace (and the Python one inside it) on stderr at ERROR;
+    evkit reports the failure as one line. So, unless evkit logs at INFO (`evkit -v`), Spark's log is
+    off while the job runs, and back at its level afterwards."""
+    if log.isEnabledFor(logging.INFO):
+        yield
+        return
+    try:
+        level = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger().getLevel().toString()
+        spark.sparkContext.setLogLevel("OFF")
+    except Exception:  # noqa: BLE001 - no JVM at hand (Spark Connect): its log is not on this stderr
+        yield
+        return
+    try:
+        yield
+    finally:
+        spark.sparkContext.setLogLevel(level)
+
+
 def spark_version() -> str:
     """pyspark's version; UsageError when it is not installed."""
     try:
@@ -206,16 +231,32 @@ def parse_spark_conf(pairs: dict | list | tuple | None) -> dict[str, str]:
     return conf
 
 
-def _cause(exc: Exception, settings: dict[str, str]) -> str:
-    """The innermost reason of a Spark failure, on one line, without any secret value."""
+# Failures whose Java text says more than a person needs: (pattern, reason, what to do).
+_KNOWN_CAUSES = [
+    (re.compile(r"OffsetOutOfRangeException: Fetch position FetchPosition\{offset=(\d+),.* is out of range "
+                r"for partition (\S+)-(\d+)"),
+     r"offset \1 of \2[\3] was deleted (retention or delete-records) after the plan was made",
+     "dump that partition from a later --start"),
+]
+
+
+def _cause(exc: Exception, settings: dict[str, str]) -> tuple[str, str]:
+    """The innermost reason of a Spark failure, on one line, without any secret value, and what to
+    do: re-run to resume, unless the reason says that cannot help."""
     text = str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     causes = [line for line in lines if line.startswith("Caused by:")]
-    reason = (causes[-1].removeprefix("Caused by:").strip() if causes else lines[0] if lines else type(exc).__name__)
+    python = [line for line in lines if re.match(r"^[A-Za-z_.]+(Error|Exception): ", line)]
+    reason = (causes[-1].removeprefix("Caused by:").strip() if causes else python[-1] if python
+              else lines[0] if lines else type(exc).__name__)
+    remedy = "re-run the same command to resume"
+    for pattern, known, what_to_do in _KNOWN_CAUSES:
+        if match := pattern.search(reason):
+            reason, remedy = match.expand(known), what_to_do
     for key, value in settings.items():
         if is_secret(key) and value:
             reason = reason.replace(value, "[redacted]")
-    return reason[:400]
+    return reason[:400], remedy
 
 
 class _TaskWriter:

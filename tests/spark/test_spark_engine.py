@@ -13,8 +13,8 @@ from confluent_kafka import Producer
 import evkit
 from evkit.cli import main
 from evkit.cluster.spark import java_client_options
-from evkit.errors import UsageError
-from evkit.store.layout import data_files
+from evkit.errors import ClusterError, DatasetError, UsageError
+from evkit.store.layout import data_files, write_identity
 from evkit.store.manifest import read_manifests, write_manifest
 from support.dumping import dataset_rows, produce, wait_for_compaction
 from support.engines import comparable
@@ -132,6 +132,59 @@ def test_a_spark_dump_to_s3_opens_and_checks_like_a_local_one(spark, bootstrap, 
     from_s3 = capsys.readouterr().out
     assert main(["check", str(tmp_path / "local"), "-q", "--format", "json"]) == code
     assert from_s3 == capsys.readouterr().out  # leader epochs aside, the same records: the same findings
+
+
+def files_and_listing(out) -> tuple[dict[str, tuple[int, int]], set[str]]:
+    """Every committed data file (inode, mtime) and the files the dataset's run manifest lists."""
+    on_disk = {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in data_files(out)}
+    return on_disk, {f.path for m in read_manifests(out) for p in m.partitions for f in p.files}
+
+
+def test_a_failing_spark_job_is_one_line_leaves_nothing_that_looks_complete_and_resumes(
+        spark, spark_stderr, bootstrap, admin, make_topic, tmp_path, capsys):
+    """Which partition's task finished before the other failed is Spark's timing; either way the
+    failed run lists exactly the files on disk, and the rerun leaves them untouched."""
+    from confluent_kafka import TopicPartition
+
+    topic = make_topic(partitions=2, prefix="spark-fail")
+    produce(bootstrap, topic, [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % 2}
+                               for i in range(40)])
+
+    def delete_the_start_of_partition_1(plans, resumed):  # after the plan, before Spark reads: retention
+        (future,) = admin.delete_records([TopicPartition(topic, 1, 5)]).values()
+        future.result(30)
+
+    printed = spark_stderr.stat().st_size
+    with pytest.raises(ClusterError) as failed:  # Kafka no longer holds part of the range
+        evkit.dump(bootstrap=bootstrap, out=tmp_path / "lost", topics=[topic], engine="spark", quiet=True,
+                   on_plan=delete_the_start_of_partition_1)
+    assert str(failed.value) == (f"the Spark job failed: offset 0 of {topic}[1] was deleted (retention or "
+                                 "delete-records) after the plan was made; the committed part is kept: "
+                                 "dump that partition from a later --start")
+    on_disk, listed = files_and_listing(tmp_path / "lost")
+    assert set(on_disk) == listed and read_manifests(tmp_path / "lost")[0].status == "failed"
+
+    out = tmp_path / "ds"  # a task cannot write (its partition's directory is a file): then it can
+    (out / f"topic={topic}").mkdir(parents=True)
+    write_identity(out, admin.list_topics(timeout=30).cluster_id)  # a dataset of this cluster, no run yet
+    (out / f"topic={topic}" / "partition=1").write_text("in the way")
+    assert main(["dump", "-b", bootstrap, "-o", str(out), "-t", topic, "--engine", "spark", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"evkit: error: the Spark job failed: FileExistsError: [Errno 17] File exists: '{out}/topic={topic}/partition=1'"
+        "; the committed part is kept: re-run the same command to resume\n")
+    assert spark_stderr.read_bytes()[printed:] == b""  # no Java (or Python) stack trace from Spark either
+    on_disk, listed = files_and_listing(out)
+    assert set(on_disk) == listed and read_manifests(out)[0].status == "failed"
+    with pytest.raises(DatasetError, match="is failed, not complete"):
+        evkit.open(out)
+
+    (out / f"topic={topic}" / "partition=1").unlink()
+    assert main(["dump", "-b", bootstrap, "-o", str(out), "-t", topic, "--engine", "spark", "-q"]) == 0
+    after, _ = files_and_listing(out)
+    assert {path: after[path] for path in on_disk} == on_disk  # the committed files were not written again
+    local = evkit.dump(bootstrap=bootstrap, out=tmp_path / "local", topics=[topic], quiet=True)
+    assert dataset_rows(out) == local_rows(tmp_path / "local") and len(dataset_rows(out)) == 35
+    assert read_manifests(out)[0].status == "complete" and local.status == "complete"
 
 
 def test_librdkafka_security_options_become_the_java_clients(tmp_path):
