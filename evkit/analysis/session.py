@@ -92,8 +92,9 @@ class Analysis:
         parts = []
         for ds in self.datasets:
             if ds.files and isinstance(ds.root, ObjectPath):  # DuckDB has no S3 here: it reads through pyarrow's
+                rows = sum(f.rows for m in ds.manifests for p in m.partitions for f in p.files)
                 parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "
-                             f"FROM {register_objects(self.connection, ds.files, Path(self._temp_dir))}")
+                             f"FROM {register_objects(self.connection, ds.files, Path(self._temp_dir), rows=rows)}")
             elif ds.files:
                 files = ", ".join(sql_string(str(p)) for p in ds.files)
                 parts.append(f"SELECT {sql_string(ds.cluster_id)} AS cluster_id, {columns} "

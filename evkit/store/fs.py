@@ -229,7 +229,7 @@ def parquet_source(path: Path | ObjectPath):
     return path.open_input_file() if isinstance(path, ObjectPath) else path
 
 
-def register_objects(connection, files: list[ObjectPath], scratch: Path) -> str:
+def register_objects(connection, files: list[ObjectPath], scratch: Path, *, rows: int) -> str:
     """Let DuckDB read these objects with its own Parquet reader, and return the SQL of a relation
     over them (the record columns).
 
@@ -240,7 +240,9 @@ def register_objects(connection, files: list[ObjectPath], scratch: Path) -> str:
     row-group statistics deciding which row groups to fetch. Each key's `topic=<t>/partition=<n>/`
     directories are hive partitions, so a filter on either skips the other objects unopened. The
     schema comes from an empty local file listed first (in `scratch`): DuckDB binds a query to the
-    first file's schema, and an object would be fetched for that on every query."""
+    first file's schema, and an object would be fetched for that on every query. DuckDB would also
+    estimate the row count from that file (none), and then build hash joins on the records side
+    (a hash table of every record: out of memory), so `rows`, the manifests' count, is given."""
     from .records import RECORD_SCHEMA
 
     schema_file = scratch / "topic=_" / "partition=-1" / "schema.parquet"
@@ -255,7 +257,8 @@ def register_objects(connection, files: list[ObjectPath], scratch: Path) -> str:
     paths = ", ".join("'" + path.replace("'", "''") + "'"
                       for path in [str(schema_file), *(f"{protocol}://{f.key}" for f in files)])
     return (f"read_parquet([{paths}], hive_partitioning = true, "
-            "hive_types = {'topic': VARCHAR, 'partition': INTEGER}, hive_types_autocast = false)")
+            "hive_types = {'topic': VARCHAR, 'partition': INTEGER}, hive_types_autocast = false, "
+            f"explicit_cardinality = {rows})")
 
 
 class _DuckDBObjects(ArrowFSWrapper):
