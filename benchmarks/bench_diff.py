@@ -8,8 +8,9 @@ baseline of each size, in the same run, is the floor of any diff: verifying both
 reading the compared columns once with DuckDB, hashing them (no matching). Each measured run is a
 child process that reports its wall time, CPU time (the machine is shared: CPU seconds say what
 the work costs, wall seconds what the load left of it) and peak RSS (ru_maxrss); memory is flat
-when the peak stays the same from the smallest size to the largest. Run by hand; the figures go to
-docs/benchmarks.md.
+when the peak stays the same from the smallest size to the largest. `--old-sql FILE` adds runs of
+the diff with an older evkit/analysis/sql/diff.sql (`git show REV:evkit/analysis/sql/diff.sql`),
+in the same run, for a ratio of new to old. Run by hand; the figures go to docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -59,8 +60,11 @@ def read_floor(a: str, b: str, memory_limit: str | None) -> dict:
     return {}
 
 
-def child(a: str, b: str, identity: str, memory_limit: str | None) -> None:
+def child(a: str, b: str, identity: str, memory_limit: str | None, sql: str | None) -> None:
     import evkit
+
+    if sql:
+        use_sql(sql)
 
     started = time.perf_counter()
     if identity == "read":
@@ -73,31 +77,49 @@ def child(a: str, b: str, identity: str, memory_limit: str | None) -> None:
                       "peak_mb": usage.ru_maxrss / 1024}))
 
 
-def measure(a: Path, b: Path, identity: str, memory_limit: str | None) -> dict:
+def use_sql(path: str) -> None:
+    """Sessions load diff.sql from PATH (an older version) instead of evkit's."""
+    from evkit.analysis.session import Analysis
+
+    use = Analysis.use
+
+    def older(self, name: str) -> None:
+        if name != "diff" or name in self._loaded:
+            return use(self, name)
+        self.connection.execute(Path(path).read_text())
+        self._loaded.add(name)
+
+    Analysis.use = older
+
+
+def measure(a: Path, b: Path, identity: str, memory_limit: str | None, sql: Path | None = None) -> dict:
     load = os.getloadavg()[0]
-    out = subprocess.run([sys.executable, __file__, "--child", str(a), str(b), identity, memory_limit or ""],
+    out = subprocess.run([sys.executable, __file__, "--child", str(a), str(b), identity, memory_limit or "", str(sql or "")],
                          capture_output=True, text=True, check=True).stdout
     return {**json.loads(out.splitlines()[-1]), "load": f"{load:.0f}-{os.getloadavg()[0]:.0f}"}
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] or None)
+        child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] or None, sys.argv[6] or None)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-diff"))
     parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--identities", nargs="+", default=["content", "position"])
+    parser.add_argument("--old-sql", type=Path, help="also diff A vs B with this (older) diff.sql, same run")
     args = parser.parse_args()
     for records in args.records:
         a, b = generate_pair(args.work, records)
         floor = None
-        for name, other, identity in [("read A and B (baseline)", b, "read"), ("A vs A (position)", a, "position"),
-                                      *((f"A vs B ({identity})", b, identity) for identity in args.identities)]:
-            result = measure(a, other, identity, args.memory_limit)
+        runs = [("read A and B (baseline)", b, "read", None), ("A vs A (position)", a, "position", None),
+                *((f"A vs B ({identity})", b, identity, None) for identity in args.identities),
+                *((f"A vs B ({identity}, old)", b, identity, args.old_sql) for identity in args.identities if args.old_sql)]
+        for name, other, identity, sql in runs:
+            result = measure(a, other, identity, args.memory_limit, sql)
             floor = floor or result
-            print(f"{records:>11,} records, {name:<24}: {result['seconds']:7.1f}s wall ({result['seconds'] / floor['seconds']:4.2f}x), "
+            print(f"{records:>11,} records, {name:<26}: {result['seconds']:7.1f}s wall ({result['seconds'] / floor['seconds']:4.2f}x), "
                   f"{result['cpu']:7.1f}s CPU ({result['cpu'] / floor['cpu']:4.2f}x), peak {result['peak_mb']:6.0f} MB, "
                   f"load {result['load']}, {result['counts'] or ''}", flush=True)
 

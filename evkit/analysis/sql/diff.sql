@@ -39,20 +39,33 @@ CREATE OR REPLACE MACRO diff_ident_hash(off, key_h, value_h, headers_h, event_id
     CASE WHEN getvariable('diff_identity') = 'position' THEN off::UBIGINT
          WHEN getvariable('diff_identity') = 'event_id' AND event_id IS NOT NULL THEN hash(event_id)
          ELSE hash(key_h, value_h, headers_h) END;
--- Copies numbered per identity; by position a side of one cluster (variable diff_<side>_unique) has
--- one record per identity, so the numbering (a sort of the whole side) is left out: DuckDB folds
--- the variables and drops the branch not taken.
-CREATE OR REPLACE MACRO diff_one_per_position(side) AS
-    getvariable('diff_identity') = 'position' AND getvariable(side || '_unique');
 CREATE OR REPLACE MACRO diff_identified(side) AS TABLE
 SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
        diff_ident_hash("offset", key_h, value_h, headers_h, event_id) AS ident_hash
 FROM diff_hashed(side);
+-- Each side's narrow rows, read and hashed once into a table (the copy count and the matching both
+-- scan them).
+CREATE OR REPLACE TEMP TABLE diff_a_ids AS SELECT * FROM diff_identified('diff_a');
+CREATE OR REPLACE TEMP TABLE diff_b_ids AS SELECT * FROM diff_identified('diff_b');
+-- Copies are numbered only for identities that occur more than once on a side, found by one hash
+-- aggregate over both sides (most identities occur once: no sort of each whole side); the others
+-- are copy 1. The aggregate leaves out the topic, so an identity repeated only across topics is
+-- numbered too, which gives the same numbers. By position a side of one cluster (variable
+-- diff_<side>_unique) has one record per identity, so its rows are left out of the count: DuckDB
+-- folds the variables.
+CREATE OR REPLACE MACRO diff_one_per_position(side) AS
+    getvariable('diff_identity') = 'position' AND getvariable(side || '_unique');
+CREATE OR REPLACE TEMP TABLE diff_copies AS
+SELECT ident_kind, ident_hash
+FROM (SELECT ident_kind, ident_hash, 1 AS in_a FROM diff_a_ids WHERE NOT diff_one_per_position('diff_a')
+      UNION ALL
+      SELECT ident_kind, ident_hash, 0 FROM diff_b_ids WHERE NOT diff_one_per_position('diff_b'))
+GROUP BY ident_kind, ident_hash HAVING sum(in_a) > 1 OR count(*) - sum(in_a) > 1;
 CREATE OR REPLACE MACRO diff_matched(side) AS TABLE
-SELECT *, 1::BIGINT AS copy FROM diff_identified(side) WHERE diff_one_per_position(side)
+SELECT *, 1::BIGINT AS copy FROM query_table(side) ANTI JOIN diff_copies USING (ident_kind, ident_hash)
 UNION ALL
-SELECT *, row_number() OVER (PARTITION BY topic, ident_kind, ident_hash ORDER BY partition, "offset") AS copy
-FROM diff_identified(side) WHERE NOT diff_one_per_position(side);
+SELECT s.*, row_number() OVER (PARTITION BY s.topic, s.ident_kind, s.ident_hash ORDER BY s.partition, s."offset") AS copy
+FROM query_table(side) s SEMI JOIN diff_copies USING (ident_kind, ident_hash);
 
 CREATE OR REPLACE TABLE diff_pairs AS
 SELECT coalesce(a.topic, b.topic) AS topic,
@@ -62,7 +75,10 @@ SELECT coalesce(a.topic, b.topic) AS topic,
        a.value_h IS DISTINCT FROM b.value_h AS value_changed,
        (a.headers_h, a.headers_null) IS DISTINCT FROM (b.headers_h, b.headers_null) AS headers_changed,
        getvariable('diff_timestamps') AND a.timestamp IS DISTINCT FROM b.timestamp AS timestamp_changed
-FROM diff_matched('diff_a') a FULL OUTER JOIN diff_matched('diff_b') b USING (topic, ident_kind, ident_hash, copy);
+FROM diff_matched('diff_a_ids') a FULL OUTER JOIN diff_matched('diff_b_ids') b USING (topic, ident_kind, ident_hash, copy);
+DROP TABLE diff_a_ids;
+DROP TABLE diff_b_ids;
+DROP TABLE diff_copies;
 
 -- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's; only the
 -- pairs whose predecessors differ are kept.
