@@ -22,7 +22,7 @@ from .._text import SEVERITY_RANK
 from ..errors import UsageError
 from ..partitioning import checks as hashchecks
 from ..store.manifest import describe_masking, masking_of
-from ..store.fs import ObjectPath, register_objects
+from ..store.fs import ObjectPath, duckdb_paths, register_objects
 from ..store.records import RECORD_SCHEMA
 from . import registry, rules
 from .causes import group as group_causes
@@ -167,8 +167,9 @@ class Analysis:
         """Note which datasets are masked (docs/sharing.md) and give the partition-hash checks the
         raw keys' placement hashes their files carry."""
         self.masking = {str(ds.root): masking_of(ds.manifests) for ds in self.datasets}
-        placed = [str(path) for ds in self.datasets if (self.masking[str(ds.root)] or {}).get("placement")
-                  for path in ds.files]
+        placed = [path for ds in self.datasets if (self.masking[str(ds.root)] or {}).get("placement") and ds.files
+                  for path in (duckdb_paths(self.connection, ds.files) if isinstance(ds.root, ObjectPath)
+                               else map(str, ds.files))]
         if placed:
             hashchecks.register_masked_placements(self.connection, placed)
 

@@ -251,14 +251,19 @@ def register_objects(connection, files: list[ObjectPath], scratch: Path, *, rows
 
         schema_file.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(RECORD_SCHEMA.empty_table(), schema_file)
-    protocol = "evkits3" + hashlib.sha1(files[0].query.encode()).hexdigest()[:12]  # one per set of URL options
-    if not connection.filesystem_is_registered(protocol):
-        connection.register_filesystem(_DuckDBObjects(files[0].fs, protocol))
-    paths = ", ".join("'" + path.replace("'", "''") + "'"
-                      for path in [str(schema_file), *(f"{protocol}://{f.key}" for f in files)])
+    paths = ", ".join("'" + path.replace("'", "''") + "'" for path in [str(schema_file), *duckdb_paths(connection, files)])
     return (f"read_parquet([{paths}], hive_partitioning = true, "
             "hive_types = {'topic': VARCHAR, 'partition': INTEGER}, hive_types_autocast = false, "
             f"explicit_cardinality = {rows})")
+
+
+def duckdb_paths(connection, files: list[ObjectPath]) -> list[str]:
+    """The objects' paths for DuckDB's file functions on `connection`: pyarrow's S3 filesystem is
+    registered with it as an fsspec filesystem under a protocol of its own, one per set of URL options."""
+    protocol = "evkits3" + hashlib.sha1(files[0].query.encode()).hexdigest()[:12]
+    if not connection.filesystem_is_registered(protocol):
+        connection.register_filesystem(_DuckDBObjects(files[0].fs, protocol))
+    return [f"{protocol}://{f.key}" for f in files]
 
 
 class _DuckDBObjects(ArrowFSWrapper):

@@ -15,6 +15,7 @@ import evkit
 import evkit.store.fs as store_fs
 from evkit.cli import main
 from evkit.errors import DatasetError
+from evkit.share.mask import fingerprint
 from evkit.store.fs import ObjectPath, as_path
 from evkit.store.layout import data_files
 from evkit.store.manifest import read_manifests, write_manifest
@@ -111,6 +112,16 @@ def test_verification_finds_a_changed_object_and_an_unlisted_one(bootstrap, two_
     (first.parent / "00000000000000000500-00000000000000000600.parquet").write_bytes(original)
     with pytest.raises(DatasetError, match="not listed in any run manifest"):
         evkit.open(s3_url)
+
+
+def test_a_dataset_masked_at_dump_time_checks_on_s3_as_on_disk(bootstrap, two_topics, s3_url, tmp_path):
+    a, _ = two_topics  # the partition-hash checks read the raw keys' placement hashes from the objects
+    for out in (s3_url, tmp_path / "local"):
+        evkit.dump(bootstrap=bootstrap, out=out, topics=[a], mask={"defaults": {"key": "hash"}}, mask_key=b"k" * 32,
+                   quiet=True)
+    from_s3, local = evkit.check(s3_url, quiet=True), evkit.check(tmp_path / "local", quiet=True)
+    assert from_s3.findings == local.findings and from_s3.exit_code == local.exit_code
+    assert [m["key_fingerprint"] for m in from_s3.summary["masked"]] == [fingerprint(b"k" * 32)]
 
 
 class _Counting(pafs.FileSystemHandler):
