@@ -124,7 +124,7 @@ def demo_command(**options) -> int:
 @click.option("--max-rate", type=float, help="Read at most this many MB/s (key + value bytes).")
 @click.option("--file-size", type=int, default=128 * 1024 * 1024, show_default=True,
               help="Roll Parquet files at about this many bytes.")
-@click.option("--batch-size", type=int, default=10_000, show_default=True,
+@click.option("--batch-size", type=int, default=50_000, show_default=True,
               help="Messages consumed per batch (one Parquet row group each).")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for a broker before failing.")

@@ -41,7 +41,7 @@ from .workers import default_workers, read
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 ENGINES = ("local", "spark")
 DEFAULT_FILE_SIZE = 128 * 1024 * 1024
-DEFAULT_BATCH = 10_000
+DEFAULT_BATCH = 50_000  # per-batch Python is ~15% of a dump's CPU at 10,000 (docs/benchmarks.md)
 
 
 def dump(
