@@ -1,10 +1,11 @@
 """Dump throughput: evkit's native and Python readers vs kcat vs librdkafka's own C loop, same range, same run.
 
-    .venv/bin/python benchmarks/bench_dump.py [--records 1000000 5000000] [--bootstrap HOST:PORT]
+    .venv/bin/python benchmarks/bench_dump.py [--records 1000000 5000000] [--repeat 3] [--bootstrap HOST:PORT]
 
 Produces N records (~200-byte values, small keys and one header) to a local topic once (reused if
-it already holds them), then runs each reader in its own process, one after the other, and
-reports records/s, MB/s and the reader's peak RSS. The physical limit is benchmarks/rdkafka_loop.c
+it already holds them), then runs each reader in its own process, one after the other, --repeat
+rounds interleaved, and reports the median and best seconds, records/s, CPU seconds and the
+largest peak RSS. Ratios use the medians. The physical limit is benchmarks/rdkafka_loop.c
 (librdkafka's consume loop in C, touching every field, writing nothing; built here with gcc);
 "native, fetch + Arrow only" is the native reader's consume loop without Parquet (where the time
 goes). The native reader runs in 1 process (the default) and in 2 worker processes, and the
@@ -19,10 +20,13 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +34,8 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 FETCH = 4 * 1024 * 1024  # evkit's default fetch.message.max.bytes
 PYTHON, NATIVE = "evkit python (default: 2 workers)", "evkit native (default: 1 process)"
+# The Python reader as it was when issue 18 was filed: librdkafka's 1 s fetch.queue.backoff.ms.
+PYTHON_BEFORE = "evkit python, fetch.queue.backoff.ms=1000 (as at issue 18)"
 sys.path.insert(0, str(REPO / "kafka"))
 import kafkactl  # noqa: E402
 
@@ -93,7 +99,9 @@ def produce(bootstrap: str, topic: str, records: int, partitions: int) -> None:
 
 def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int, float, str]:
     """Run cmd; return (seconds, peak RSS in bytes, CPU seconds (user + system, its children's too),
-    stdout). On a loaded machine the CPU seconds are what a reader costs; the seconds are its share."""
+    stdout). On a loaded machine the CPU seconds are what a reader costs; the seconds are its share.
+    Linux carries the parent's peak RSS into a child through fork and exec, so this process stays
+    small: producing and re-writing run in a child process of their own (`in_child`)."""
     started = time.monotonic()
     sink = open(stdout_file, "w") if stdout_file else subprocess.PIPE
     proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, text=True)
@@ -105,6 +113,13 @@ def measured(cmd: list[str], stdout_file: str | None = None) -> tuple[float, int
     if status != 0:
         raise SystemExit(f"{cmd[0]} failed with status {status}")
     return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, out
+
+
+def in_child(function, *args):
+    """function(*args) in a fresh Python process (spawned, not forked), so its memory never counts
+    toward a measured reader's peak RSS."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def zstd_levels(dataset: Path) -> dict[int, tuple[float, float, int]]:
@@ -134,6 +149,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--bootstrap")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each reader, interleaved; medians reported")
     args = parser.parse_args()
     state = None
     bootstrap = args.bootstrap
@@ -149,31 +165,37 @@ def main() -> None:
     try:
         for records in args.records:
             topic = f"bench-dump-{records}"
-            produce(bootstrap, topic, records, args.partitions)
-            row = {"records": records}
+            in_child(produce, bootstrap, topic, records, args.partitions)
             fetch = [f"fetch.message.max.bytes={FETCH}", "fetch.queue.backoff.ms=10"]
-            secs, rss, cpu, out = measured([loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch])
-            assert int(out.split()[0]) == records, (out, records)
-            row["C loop (librdkafka), 4 MiB fetch"] = (secs, rss, cpu)
+            kcat = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
+                    "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)]
+            dump = [sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-t", topic, "-q"]
+            readers = {"C loop (librdkafka), 4 MiB fetch": [loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch]}
             if shutil.which("kcat"):
-                for name, extra in (("kcat", []), ("kcat, 4 MiB fetch", ["-X", fetch[0]])):
+                readers |= {"kcat": kcat, "kcat, 4 MiB fetch": [*kcat, "-X", fetch[0]]}
+            readers |= {
+                "evkit native, fetch + Arrow only": [sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)],
+                PYTHON_BEFORE: [*dump, "--reader", "python", "-X", "fetch.queue.backoff.ms=1000"],
+                PYTHON: [*dump, "--reader", "python"],
+                NATIVE: [*dump, "--reader", "native"],
+                "evkit native, 2 worker processes": [*dump, "--reader", "native", "--workers", "2"],
+            }
+            runs = {name: [] for name in readers}
+            row = {"records": records}
+            for _ in range(args.repeat):  # interleaved, so that a burst of load hits every reader alike
+                for name, cmd in readers.items():
                     with tempfile.TemporaryDirectory() as tmp:
-                        secs, rss, cpu, _ = measured(
-                            ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", *extra,
-                             "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)], stdout_file=f"{tmp}/out.txt")
-                    row[name] = (secs, rss, cpu)
-            secs, rss, cpu, out = measured([sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)])
-            assert int(out) == records, (out, records)
-            row["evkit native, fetch + Arrow only"] = (secs, rss, cpu)
-            for name, extra in ((PYTHON, ["--reader", "python"]),
-                                (NATIVE, ["--reader", "native"]),
-                                ("evkit native, 2 worker processes", ["--reader", "native", "--workers", "2"])):
-                with tempfile.TemporaryDirectory() as tmp:
-                    secs, rss, cpu, _ = measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
-                                                  f"{tmp}/ds", "-t", topic, "-q", *extra])
-                    row[name] = (secs, rss, cpu)
-                    if name == NATIVE:
-                        row["zstd"] = zstd_levels(Path(tmp) / "ds")
+                        out_file = f"{tmp}/out.txt" if cmd[0] == "kcat" else None
+                        if cmd[:3] == dump[:3]:
+                            cmd = [*cmd, "-o", f"{tmp}/ds"]
+                        secs, rss, cpu, out = measured(cmd, stdout_file=out_file)
+                        if name == NATIVE and "zstd" not in row:
+                            row["zstd"] = in_child(zstd_levels, Path(tmp) / "ds")
+                    if out:
+                        assert int(out.split()[0]) == records, (name, out, records)
+                    runs[name].append((secs, rss, cpu))
+            row |= {name: (statistics.median(r[0] for r in rs), min(r[0] for r in rs), max(r[1] for r in rs),
+                           statistics.median(r[2] for r in rs)) for name, rs in runs.items()}
             results.append(row)
             load.append(os.getloadavg()[0])
             print(json.dumps(row), file=sys.stderr, flush=True)
@@ -188,22 +210,23 @@ def report(results: list[dict], load: list[float]) -> str:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}; 1-minute load average {min(load):.1f}-{max(load):.1f} during the run",
         "",
-        "| records | reader | seconds | records/s | peak RSS (MB) | CPU seconds | vs C loop |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| records | reader | seconds (median) | best | records/s (median) | peak RSS (MB) | CPU seconds | vs C loop |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results:
         limit = row["records"] / row["C loop (librdkafka), 4 MiB fetch"][0]
         for name in row:
             if name in ("records", "zstd"):
                 continue
-            secs, rss, cpu = row[name]
+            secs, best, rss, cpu = row[name]
             rate = row["records"] / secs
-            lines.append(f"| {row['records']:,} | {name} | {secs:.1f} | {rate:,.0f} | {rss / 1e6:,.0f} | {cpu:.1f} | "
-                         f"{rate / limit:.2f}x |")
+            lines.append(f"| {row['records']:,} | {name} | {secs:.1f} | {best:.1f} | {rate:,.0f} | {rss / 1e6:,.0f} | "
+                         f"{cpu:.1f} | {rate / limit:.2f}x |")
         native, python = row[NATIVE][0], row[PYTHON][0]
         kcat = min(v[0] for k, v in row.items() if k.startswith("kcat")) if any(k.startswith("kcat") for k in row) else None
-        lines.append(f"| {row['records']:,} | native vs python: {python / native:.2f}x"
-                     + (f", native vs best kcat: {kcat / native:.2f}x" if kcat else "") + " | | | | | |")
+        lines.append(f"| {row['records']:,} | native vs python: {python / native:.2f}x, "
+                     f"vs python as at issue 18: {row[PYTHON_BEFORE][0] / native:.2f}x"
+                     + (f", native vs best kcat: {kcat / native:.2f}x" if kcat else "") + " | | | | | | |")
     lines += ["", "| records | zstd level | writer seconds | CPU seconds | MB |", "|---|---:|---:|---:|---:|"]
     for row in results:
         for level, (secs, cpu, size) in row["zstd"].items():
