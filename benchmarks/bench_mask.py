@@ -8,12 +8,15 @@ traceparent header per record, 12 partitions; shared with bench_diff.py in the s
 baseline reads every file and writes it again through evkit's partition writer with no masking:
 what `evkit mask` costs before it masks anything. Two rule sets: `json` (keys hashed, a JSON field
 hashed and one redacted: each value parsed and walked) and `bytes` (key, value and headers hashed
-whole: no parsing). Each run is a child process reporting wall and CPU seconds and peak RSS. Run
+whole: no parsing). Each run is a child process reporting wall and CPU seconds and peak RSS.
+`--old-src DIR` adds the same masks by an older evkit package in DIR (`git archive REV evkit | tar
+-x -C DIR`) in the same run, and says whether its files are byte-identical to the new code's. Run
 by hand; the figures go to docs/benchmarks.md and docs/sharing.md.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -64,9 +67,12 @@ def child(source: str, out: str, rules: str) -> None:
         records = sum(m.records for m in evkit.mask(source, out=out, rules=RULES[rules], key=KEY, quiet=True))
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    files = hashlib.sha256()  # what the Parquet files hold, to compare the old code's with the new
+    for path in sorted(Path(out).rglob("*.parquet")):
+        files.update(path.relative_to(out).as_posix().encode() + path.read_bytes())
     shutil.rmtree(out, ignore_errors=True)
     print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "records": records,
-                      "peak_mb": usage.ru_maxrss / 1024}))
+                      "peak_mb": usage.ru_maxrss / 1024, "files": files.hexdigest()}))
 
 
 def main() -> None:
@@ -77,19 +83,26 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-mask"))
     parser.add_argument("--rules", nargs="+", default=["json", "bytes"], choices=sorted(RULES))
+    parser.add_argument("--old-src", type=Path, help="a directory holding an older evkit package, run in the same run")
     args = parser.parse_args()
     source = args.work / f"a-{args.records}"
     if not source.exists():
         bench_checks.generate(source, args.records)
-    floor = None
-    for rules in ["none", *args.rules]:
+    floor, new_files = None, {}
+    runs = [(rules, None) for rules in ["none", *args.rules]] + [(rules, args.old_src) for rules in args.rules if args.old_src]
+    for rules, src in runs:
         load = os.getloadavg()[0]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src or ""), os.environ.get("PYTHONPATH")]))}
         out = subprocess.run([sys.executable, __file__, "--child", str(source), str(args.work / "masked"), rules],
-                             capture_output=True, text=True, check=True).stdout
+                             capture_output=True, text=True, check=True, env=env).stdout
         result = json.loads(out.splitlines()[-1])
         floor = floor or result
         name = "read + rewrite, unmasked (baseline)" if rules == "none" else f"evkit mask, {rules} rules"
-        print(f"{result['records']:>11,} records, {name:<36}: {result['seconds']:7.1f}s wall "
+        if src:
+            name += f", old: {'same' if result['files'] == new_files[rules] else 'OTHER'} files"
+        else:
+            new_files[rules] = result["files"]
+        print(f"{result['records']:>11,} records, {name:<44}: {result['seconds']:7.1f}s wall "
               f"({result['records'] / result['seconds']:9,.0f} records/s, {result['seconds'] / floor['seconds']:5.2f}x), "
               f"{result['cpu']:7.1f}s CPU ({result['records'] / result['cpu']:9,.0f} records/CPU-s, "
               f"{result['cpu'] / floor['cpu']:5.2f}x), peak {result['peak_mb']:5.0f} MB, load {load:.0f}-{os.getloadavg()[0]:.0f}",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import hmac
 import json
 import math
 import re
@@ -39,10 +38,12 @@ ACTIONS = ("keep", "hash", "redact", "redact_same_size", "drop")
 MARKER = "[redacted]"
 HASH_HEX = 32  # 128 bits of the HMAC, as hex text: collisions are out of reach, the text stays short
 MIN_KEY_BYTES = 16
+MEMBER_PLANS = 10_000  # sets of JSON member names remembered per topic (Masker.walk_kept)
 PLACEMENT_FIELDS = tuple(CANDIDATES)  # the partitioners the partition-hash checks compare
 PLACEMENT_TYPE = pa.struct([pa.field(name, pa.int64()) for name in PLACEMENT_FIELDS])
 MASKED_SCHEMA = RECORD_SCHEMA.append(pa.field("key_placement", PLACEMENT_TYPE))
 _TARGET = re.compile(r"^(key|value|otherwise|header:.+|\$.*)$")
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # what json.dumps(..., separators, ensure_ascii) builds per call
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,35 @@ class TopicRules:
             exact = next((a for p, a in self.paths if p == path), None)
             self._actions["path", path] = exact or next((a for p, a in self.paths if _path_matches(p, path)), None)
         return self._actions["path", path]
+
+    def member(self, path: str, name: str) -> tuple[str, str | None, bool]:
+        """A JSON member's (path, action, whether a rule may name a path below it); `name` "[*]" for
+        array items. Memoised per path and name."""
+        if ("member", path, name) not in self._actions:
+            child = f"{path}{name}" if name == "[*]" else f"{path}.{name}"
+            self._actions["member", path, name] = (child, self.path_action(child), self._below(child))
+        return self._actions["member", path, name]
+
+    def members(self, path: str, names: tuple[str, ...]) -> list[tuple[str, str, str | None, bool]]:
+        """Of an object's member names, those a rule names or may name below, as (name, path, action,
+        below): records of a stream repeat a few sets of names, so each set is looked at once (up to
+        MEMBER_PLANS sets per topic, then per record)."""
+        plan = self._actions.get(("members", path, names))
+        if plan is None:
+            plan = [(name, *m) for name in names if (m := self.member(path, name))[1] is not None or m[2]]
+            if self._actions.setdefault("plans", [0])[0] < MEMBER_PLANS:
+                self._actions["plans"][0] += 1
+                self._actions["members", path, names] = plan
+        return plan
+
+    def _below(self, path: str) -> bool:
+        """Whether some path rule may name a path under `path`: its text up to its first `*` extends
+        `path`, or (a pattern) `path` extends that text. It may say yes in vain, never no in vain."""
+        for pattern, _ in self.paths:
+            literal = pattern.split("*", 1)[0]
+            if literal.startswith(path) or (literal != pattern and path.startswith(literal)):
+                return True
+        return False
 
 
 def _path_matches(pattern: str, path: str) -> bool:
@@ -163,6 +193,10 @@ class Masker:
         self.rules, self.key, self.placement_modulus = rules, key, placement_modulus
         self._topics: dict[str, TopicRules] = {}
         self._hashes: dict[bytes, str] = {}  # per table: each distinct value hashed once
+        self._pads = None  # HMAC's inner and outer SHA-256 states after the padded key (hashed())
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pads": None}  # hash states do not pickle; hashed() makes them again
 
     def to_options(self) -> dict:
         """As JSON for a dump's worker processes (the key travels on their stdin, never to a file)."""
@@ -188,8 +222,16 @@ class Masker:
 
     # --- values --------------------------------------------------------------------------------
     def hashed(self, data: bytes) -> str:
+        """HMAC-SHA256 (RFC 2104) from the SHA-256 states after the padded key, copied per value:
+        2.5x faster than hmac.digest, which pads and absorbs the key for every value."""
         if data not in self._hashes:
-            self._hashes[data] = hmac.new(self.key, data, hashlib.sha256).hexdigest()[:HASH_HEX]
+            if self._pads is None:
+                block = (hashlib.sha256(self.key).digest() if len(self.key) > 64 else self.key).ljust(64, b"\0")
+                self._pads = tuple(hashlib.sha256(bytes(b ^ pad for b in block)) for pad in (0x36, 0x5C))
+            inner, outer = self._pads[0].copy(), self._pads[1].copy()
+            inner.update(data)
+            outer.update(inner.digest())
+            self._hashes[data] = outer.hexdigest()[:HASH_HEX]
         return self._hashes[data]
 
     def column(self, array: pa.Array | pa.ChunkedArray, action: str) -> pa.Array | pa.ChunkedArray:
@@ -219,7 +261,7 @@ class Masker:
             return node
         if action == "drop":
             return _MISSING
-        text = node if isinstance(node, str) else json.dumps(node, separators=(",", ":"), ensure_ascii=False)
+        text = node if isinstance(node, str) else _JSON.encode(node)
         if action == "hash":
             return self.hashed(text.encode())
         return "*" * len(text.encode()) if action == "redact_same_size" else MARKER
@@ -239,16 +281,51 @@ class Masker:
             return [m for m in (self.walk(child, f"{path}[*]", rules) for child in node) if m is not _MISSING]
         return self.json_value(node, rules.otherwise)
 
+    def walk_kept(self, node, path: str, rules: TopicRules):
+        """`walk` where anything no rule names is kept (otherwise = keep): the parsed document is
+        changed in place, and only members a rule names, or may name below, are visited (most are
+        neither); the same result as `walk` (a test compares them)."""
+        action = rules.path_action(path)
+        if action is not None:
+            return self.json_value(node, action)
+        if isinstance(node, dict):
+            for name, child_path, action, below in rules.members(path, tuple(node)):
+                child = node[name]
+                if action is not None:
+                    masked = self.json_value(child, action)
+                    if masked is _MISSING:
+                        del node[name]
+                    else:
+                        node[name] = masked  # an existing member: the dict's order stays
+                elif below and isinstance(child, (dict, list)):
+                    self.walk_kept(child, child_path, rules)
+        elif isinstance(node, list):
+            child_path, action, below = rules.member(path, "[*]")
+            if action is not None:
+                node[:] = [m for m in (self.json_value(child, action) for child in node) if m is not _MISSING]
+            elif below:
+                for child in node:
+                    if isinstance(child, (dict, list)):
+                        self.walk_kept(child, child_path, rules)
+        return node
+
     def value(self, data: bytes | None, rules: TopicRules) -> bytes | None:
         if not data:
             return data
-        try:
-            document = json.loads(data)
+        try:  # json.loads detects the encoding: a value starting with `{` or `[` (not UTF-16/32) is UTF-8
+            document = json.loads(data.decode("utf-8", "surrogatepass") if data[:1] in b"{[" and data[1:2] != b"\0" else data)
         except ValueError:
             return self.bytes_value(data, rules.otherwise)
         if not isinstance(document, (dict, list)):
             return self.bytes_value(data, rules.otherwise)
-        return json.dumps(self.walk(document, "$", rules), separators=(",", ":"), ensure_ascii=False).encode()
+        masked = (self.walk_kept if rules.otherwise == "keep" else self.walk)(document, "$", rules)
+        if masked is _MISSING:  # `"$" = "drop"`: as `value = "drop"`
+            return None
+        text = _JSON.encode(masked)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in the JSON): kept escaped, as it came
+            return json.dumps(masked, separators=(",", ":")).encode()
 
     # --- tables --------------------------------------------------------------------------------
     def apply(self, table: pa.Table) -> pa.Table:

@@ -43,29 +43,28 @@ CREATE OR REPLACE MACRO diff_identified(side) AS TABLE
 SELECT *, diff_ident_kind(partition, event_id) AS ident_kind,
        diff_ident_hash("offset", key_h, value_h, headers_h, event_id) AS ident_hash
 FROM diff_hashed(side);
--- Each side's narrow rows, read and hashed once into a table (the copy count and the matching both
--- scan them).
-CREATE OR REPLACE TEMP TABLE diff_a_ids AS SELECT * FROM diff_identified('diff_a');
-CREATE OR REPLACE TEMP TABLE diff_b_ids AS SELECT * FROM diff_identified('diff_b');
 -- Copies are numbered only for identities that occur more than once on a side, found by one hash
 -- aggregate over both sides (most identities occur once: no sort of each whole side); the others
--- are copy 1. The aggregate leaves out the topic, so an identity repeated only across topics is
--- numbered too, which gives the same numbers. By position a side of one cluster (variable
--- diff_<side>_unique) has one record per identity, so its rows are left out of the count: DuckDB
--- folds the variables.
+-- are copy 1. Each side's narrow rows are read and hashed once into a table, which the count and
+-- the matching scan. The aggregate leaves out the topic, so an identity repeated only across
+-- topics is numbered too, which gives the same numbers. By position a side of one cluster
+-- (variable diff_<side>_unique) has one record per identity: its rows go straight to the matching,
+-- with no table and no count (DuckDB folds the variables and drops the branch not taken).
 CREATE OR REPLACE MACRO diff_one_per_position(side) AS
     getvariable('diff_identity') = 'position' AND getvariable(side || '_unique');
+CREATE OR REPLACE TEMP TABLE diff_a_ids AS SELECT * FROM diff_identified('diff_a') WHERE NOT diff_one_per_position('diff_a');
+CREATE OR REPLACE TEMP TABLE diff_b_ids AS SELECT * FROM diff_identified('diff_b') WHERE NOT diff_one_per_position('diff_b');
 CREATE OR REPLACE TEMP TABLE diff_copies AS
 SELECT ident_kind, ident_hash
-FROM (SELECT ident_kind, ident_hash, 1 AS in_a FROM diff_a_ids WHERE NOT diff_one_per_position('diff_a')
-      UNION ALL
-      SELECT ident_kind, ident_hash, 0 FROM diff_b_ids WHERE NOT diff_one_per_position('diff_b'))
+FROM (SELECT ident_kind, ident_hash, 1 AS in_a FROM diff_a_ids UNION ALL SELECT ident_kind, ident_hash, 0 FROM diff_b_ids)
 GROUP BY ident_kind, ident_hash HAVING sum(in_a) > 1 OR count(*) - sum(in_a) > 1;
-CREATE OR REPLACE MACRO diff_matched(side) AS TABLE
-SELECT *, 1::BIGINT AS copy FROM query_table(side) ANTI JOIN diff_copies USING (ident_kind, ident_hash)
+CREATE OR REPLACE MACRO diff_matched(side, ids) AS TABLE
+SELECT *, 1::BIGINT AS copy FROM diff_identified(side) WHERE diff_one_per_position(side)
+UNION ALL
+SELECT *, 1::BIGINT AS copy FROM query_table(ids) ANTI JOIN diff_copies USING (ident_kind, ident_hash)
 UNION ALL
 SELECT s.*, row_number() OVER (PARTITION BY s.topic, s.ident_kind, s.ident_hash ORDER BY s.partition, s."offset") AS copy
-FROM query_table(side) s SEMI JOIN diff_copies USING (ident_kind, ident_hash);
+FROM query_table(ids) s SEMI JOIN diff_copies USING (ident_kind, ident_hash);
 
 CREATE OR REPLACE TABLE diff_pairs AS
 SELECT coalesce(a.topic, b.topic) AS topic,
@@ -75,7 +74,7 @@ SELECT coalesce(a.topic, b.topic) AS topic,
        a.value_h IS DISTINCT FROM b.value_h AS value_changed,
        (a.headers_h, a.headers_null) IS DISTINCT FROM (b.headers_h, b.headers_null) AS headers_changed,
        getvariable('diff_timestamps') AND a.timestamp IS DISTINCT FROM b.timestamp AS timestamp_changed
-FROM diff_matched('diff_a_ids') a FULL OUTER JOIN diff_matched('diff_b_ids') b USING (topic, ident_kind, ident_hash, copy);
+FROM diff_matched('diff_a', 'diff_a_ids') a FULL OUTER JOIN diff_matched('diff_b', 'diff_b_ids') b USING (topic, ident_kind, ident_hash, copy);
 DROP TABLE diff_a_ids;
 DROP TABLE diff_b_ids;
 DROP TABLE diff_copies;
