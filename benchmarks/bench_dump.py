@@ -167,12 +167,14 @@ def main() -> None:
             topic = f"bench-dump-{records}"
             in_child(produce, bootstrap, topic, records, args.partitions)
             fetch = [f"fetch.message.max.bytes={FETCH}", "fetch.queue.backoff.ms=10"]
-            kcat = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
-                    "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)]
+            kcat = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-c", str(records)]
+            kcat_json = [*kcat, "-J"]  # JSON lines, as issue 18 names the baseline
+            kcat_text = [*kcat, "-f", r"%k\t%s\t%o\t%T\t%h\n"]  # tab-separated fields: less to escape
             dump = [sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-t", topic, "-q"]
             readers = {"C loop (librdkafka), 4 MiB fetch": [loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch]}
             if shutil.which("kcat"):
-                readers |= {"kcat": kcat, "kcat, 4 MiB fetch": [*kcat, "-X", fetch[0]]}
+                readers |= {"kcat -J": kcat_json, "kcat -J, 4 MiB fetch": [*kcat_json, "-X", fetch[0]],
+                            "kcat -f (text)": kcat_text, "kcat -f (text), 4 MiB fetch": [*kcat_text, "-X", fetch[0]]}
             readers |= {
                 "evkit native, fetch + Arrow only": [sys.executable, "-c", FETCH_ONLY, bootstrap, topic, str(args.partitions)],
                 PYTHON_BEFORE: [*dump, "--reader", "python", "-X", "fetch.queue.backoff.ms=1000"],
