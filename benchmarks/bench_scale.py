@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scale.py --records 5000000            # dump part, private broker
     .venv/bin/python benchmarks/bench_scale.py --skip-dump --check-records 10000000   # checks part
+    .venv/bin/python benchmarks/bench_scale.py --skip-dump --memory-limits 1GB,2GB    # does the peak follow the limit?
 
 Dump part: produces N records (bench_dump.py's records: ~200-byte JSON values, small keys, one
 header) to a topic of a private broker (kafka/kafkactl.py in a temporary directory), then, one after
@@ -55,38 +56,38 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[2])
 import bench_checks
 started = time.perf_counter()
-counts = bench_checks.run_evkit(sys.argv[1], "2GB")
+counts = bench_checks.run_evkit(sys.argv[1], sys.argv[3])
 print(json.dumps({"seconds": time.perf_counter() - started, "findings": counts,
                   "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
 
-def dump_part(records: int, partitions: int, bootstrap: str) -> list[tuple[str, float, int, str]]:
+def dump_part(records: int, partitions: int, bootstrap: str) -> list[tuple[str, float, int, float, str]]:
     topic = f"bench-scale-{records}"
     bench_dump.produce(bootstrap, topic, records, partitions)
     rows = []
     if shutil.which("kcat"):
         with tempfile.TemporaryDirectory() as tmp:
-            secs, rss, _ = bench_dump.measured(
+            secs, rss, cpu, _ = bench_dump.measured(
                 ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
                  "-f", r"%k\t%s\t%o\t%T\t%h\n", "-c", str(records)], stdout_file=f"{tmp}/out.txt")
-        rows.append(("kcat (text lines to a file)", secs, rss, ""))
+        rows.append(("kcat (text lines to a file)", secs, rss, cpu, ""))
     with tempfile.TemporaryDirectory() as tmp:
-        secs, rss, _ = bench_dump.measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
+        secs, rss, cpu, _ = bench_dump.measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
                                             f"{tmp}/ds", "-t", topic, "-q"])
-    rows.append(("evkit, local engine (default: 2 workers)", secs, rss, ""))
+    rows.append(("evkit, local engine (default: 2 workers)", secs, rss, cpu, ""))
     jars = ",".join(str(p) for p in sorted(JARS.glob("*.jar")))
     with tempfile.TemporaryDirectory() as tmp:
-        secs, rss, out = bench_dump.measured([sys.executable, "-c", SPARK_CHILD, bootstrap, f"{tmp}/ds", jars, topic])
+        secs, rss, cpu, out = bench_dump.measured([sys.executable, "-c", SPARK_CHILD, bootstrap, f"{tmp}/ds", jars, topic])
     spark = json.loads(out.strip().splitlines()[-1])
     assert spark["records"] == records, spark
-    rows.append(("evkit, Spark local[2] (session start + job)", secs, rss,
+    rows.append(("evkit, Spark local[2] (session start + job)", secs, rss, cpu,
                  f"session {spark['session']:.1f} s, job {spark['job']:.1f} s = "
                  f"{records / spark['job']:,.0f} rec/s, {records / spark['job'] / 2:,.0f} rec/s per core"))
     return rows
 
 
-def checks_part(records: int, work: Path) -> list[tuple[str, float, int, str]]:
+def checks_part(records: int, work: Path, memory_limits: list[str]) -> list[tuple[str, float, int, float, str]]:
     root = work / str(records)  # where bench_checks.py keeps it
     if not (root / "_evkit" / "runs").exists():
         bench_checks.generate(root, records)
@@ -102,12 +103,14 @@ def checks_part(records: int, work: Path) -> list[tuple[str, float, int, str]]:
         pafs.copy_files(str(root), "bench-scale/ds", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3)
         print(f"  uploaded {root} in {time.monotonic() - started:.0f}s", file=sys.stderr)
         rows = []
-        for name, location in (("local disk", str(root)), ("S3 (moto on loopback)",
-                                                            f"s3://bench-scale/ds?endpoint_override={endpoint}")):
-            secs, rss, out = bench_dump.measured([sys.executable, "-c", CHECK_CHILD, location, str(REPO / "benchmarks")])
-            result = json.loads(out.strip().splitlines()[-1])
-            rows.append((f"6 checks, {name}", result["seconds"], result["peak_rss"],
-                         f"findings {sum(result['findings'].values())}"))
+        for limit in memory_limits:  # the peak should follow the limit on S3 as on disk, not the dataset
+            for name, location in (("local disk", str(root)), ("S3 (moto on loopback)",
+                                                                f"s3://bench-scale/ds?endpoint_override={endpoint}")):
+                secs, rss, cpu, out = bench_dump.measured([sys.executable, "-c", CHECK_CHILD, location,
+                                                      str(REPO / "benchmarks"), limit])
+                result = json.loads(out.strip().splitlines()[-1])
+                rows.append((f"6 checks, {name}, memory_limit {limit}", result["seconds"], result["peak_rss"], cpu,
+                             f"findings {sum(result['findings'].values())}"))
         return rows
     finally:
         s3ctl.down(state)
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5_000_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--check-records", type=int, default=10_000_000)
+    parser.add_argument("--memory-limits", default="2GB", help="DuckDB memory_limit of the checks, comma-separated")
     parser.add_argument("--work", default="/tmp/bench-checks", help="where bench_checks' dataset is (or goes)")
     parser.add_argument("--skip-dump", action="store_true")
     parser.add_argument("--skip-checks", action="store_true")
@@ -133,13 +137,14 @@ def main() -> None:
         finally:
             kafkactl.down(state)
     if not args.skip_checks:
-        rows += [(f"checks {args.check_records:,}", *row) for row in checks_part(args.check_records, Path(args.work))]
+        limits = args.memory_limits.split(",")
+        rows += [(f"checks {args.check_records:,}", *row) for row in checks_part(args.check_records, Path(args.work), limits)]
     print(f"load average {os.getloadavg()[0]:.1f} at end")
-    print("| what | run | seconds | records/s | peak RSS (MB) | note |")
-    print("|---|---|---:|---:|---:|---|")
-    for what, name, secs, rss, note in rows:
+    print("| what | run | seconds | CPU seconds | records/s | peak RSS (MB) | note |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for what, name, secs, rss, cpu, note in rows:
         count = args.records if what.startswith("dump") else args.check_records
-        print(f"| {what} | {name} | {secs:.1f} | {count / secs:,.0f} | {rss / 1e6:,.0f} | {note} |")
+        print(f"| {what} | {name} | {secs:.1f} | {cpu:.1f} | {count / secs:,.0f} | {rss / 1e6:,.0f} | {note} |")
 
 
 if __name__ == "__main__":
