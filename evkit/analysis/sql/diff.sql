@@ -80,13 +80,18 @@ DROP TABLE diff_b_ids;
 DROP TABLE diff_copies;
 
 -- Order within a partition: a pair's predecessor (by A's offset) in A's order and in B's; only the
--- pairs whose predecessors differ are kept.
+-- pairs whose predecessors differ are kept. B's order is sorted for only the partitions where it
+-- is not A's (a pair whose B offset is below its predecessor's in A's order); elsewhere the two
+-- predecessors are one.
 CREATE OR REPLACE TABLE diff_order AS
-SELECT topic, a_partition, a_offset,
-       lag(a_offset) OVER (PARTITION BY topic, a_partition ORDER BY a_offset) AS before_in_a,
-       lag(a_offset) OVER (PARTITION BY topic, b_partition ORDER BY b_offset) AS before_in_b
-FROM diff_pairs
-WHERE a_partition = b_partition
+WITH in_a AS MATERIALIZED (
+    SELECT topic, a_partition, a_offset, b_offset,
+           lag(a_offset) OVER (PARTITION BY topic, a_partition ORDER BY a_offset) AS before_in_a,
+           lag(b_offset) OVER (PARTITION BY topic, a_partition ORDER BY a_offset) AS b_before
+    FROM diff_pairs WHERE a_partition = b_partition)
+SELECT topic, a_partition, a_offset, before_in_a,
+       lag(a_offset) OVER (PARTITION BY topic, a_partition ORDER BY b_offset) AS before_in_b
+FROM in_a SEMI JOIN (SELECT DISTINCT topic, a_partition FROM in_a WHERE b_offset < b_before) USING (topic, a_partition)
 QUALIFY before_in_a IS DISTINCT FROM before_in_b;
 
 -- Every difference, by kind (a `changed` pair keeps which of its parts changed).
