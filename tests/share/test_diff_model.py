@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import evkit
@@ -100,7 +100,15 @@ def seen(records: list[dict]) -> list[dict]:
              "event_id": event_id(r["value"])} for r in records]
 
 
+def swapped() -> tuple[list[dict], list[dict]]:
+    """Two records of one partition in the other order, and nothing else."""
+    a = [{"topic": "t", "partition": 0, "offset": n, "key": key, "value": b"v", "headers": [], "ts": 0}
+         for n, key in enumerate((b"k1", b"k2"))]
+    return a, [{**a[1], "offset": 0}, {**a[0], "offset": 1}]
+
+
 @EXAMPLES
+@example(pair=swapped(), by="content", timestamps=True, mapped=False)
 @given(pair=dataset_pair(), by=st.sampled_from(["content", "event_id", "position"]), timestamps=st.booleans(),
        mapped=st.booleans())
 def test_diff_equals_the_reference_model(pair, by, timestamps, mapped):
