@@ -75,3 +75,11 @@ def test_hash_is_hmac_sha256_for_any_key_length():
         for data in (b"user-17", b"", b"x" * 200):
             assert m.hashed(data) == hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
         assert pickle.loads(pickle.dumps(m)).hashed(b"other") == hmac.new(key, b"other", hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_rule_on_the_whole_document():
+    """`$` names the whole JSON document: drop makes the value null (as `value = "drop"`), other
+    actions make it a JSON string; a value that is no JSON document is left to `otherwise`."""
+    for action, expected in (("drop", None), ("redact", b'"[redacted]"'), ("keep", b'{"a":1}')):
+        m, topic = masker({"$": action})
+        assert (m.value(b'{"a": 1}', topic), m.value(b"text", topic)) == (expected, b"text")
