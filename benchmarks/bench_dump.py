@@ -171,7 +171,7 @@ def main() -> None:
             kcat_json = [*kcat, "-J"]  # JSON lines, as issue 18 names the baseline
             kcat_text = [*kcat, "-f", r"%k\t%s\t%o\t%T\t%h\n"]  # tab-separated fields: less to escape
             dump = [sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-t", topic, "-q"]
-            readers = {"C loop (librdkafka), 4 MiB fetch": [loop, librdkafka, bootstrap, topic, str(args.partitions), *fetch]}
+            readers = {"C loop (librdkafka), 4 MiB fetch": [loop, librdkafka, bootstrap, topic, str(args.partitions), str(records), *fetch]}
             if shutil.which("kcat"):
                 readers |= {"kcat -J": kcat_json, "kcat -J, 4 MiB fetch": [*kcat_json, "-X", fetch[0]],
                             "kcat -f (text)": kcat_text, "kcat -f (text), 4 MiB fetch": [*kcat_text, "-X", fetch[0]]}

@@ -1,7 +1,9 @@
 /* The physical limit of a dump on this machine: librdkafka's own consume loop in C (as
  * rdkafka_performance -C), reading every partition of a topic from the beginning to partition EOF
- * and touching each record's key, value, timestamp and headers, writing nothing. Built and run by
- * bench_dump.py:  rdkafka_loop LIBRDKAFKA.so BOOTSTRAP TOPIC PARTITIONS [key=value ...]
+ * and touching each record's key, value, timestamp and headers, writing nothing. It stops at RECORDS
+ * records (0: at every partition's EOF), as evkit stops at end offsets fixed before it reads: waiting
+ * for the last partitions' EOF costs a fetch.wait.max.ms per partition that no dump pays. Built and
+ * run by bench_dump.py:  rdkafka_loop LIBRDKAFKA.so BOOTSTRAP TOPIC PARTITIONS RECORDS [key=value ...]
  * librdkafka is resolved with dlsym, as evkit's native reader does (evkit/cluster/_rdkafka_abi.h). */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 RDKAFKA_FUNCTIONS(DECLARE)
 
 int main(int argc, char **argv) {
-    if (argc < 5) return 2;
+    if (argc < 6) return 2;
     void *lib = dlopen(argv[1], RTLD_NOW);
     if (!lib) { fprintf(stderr, "%s\n", dlerror()); return 2; }
 #define RESOLVE(ret, name, args) *(void **)(&p_##name) = dlsym(lib, #name);
@@ -26,7 +28,7 @@ int main(int argc, char **argv) {
                                  {"auto.offset.reset", "error"}};
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         p_rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, sizeof(err));
-    for (int i = 5; i < argc; i++) {
+    for (int i = 6; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq) return 2;
         *eq = 0;
@@ -41,9 +43,9 @@ int main(int argc, char **argv) {
     p_rd_kafka_assign(rk, list);
     rd_kafka_queue_t *q = p_rd_kafka_queue_get_consumer(rk);
     rd_kafka_message_t *msgs[1000];
-    long records = 0, eofs = 0;
+    long records = 0, eofs = 0, wanted = atol(argv[5]);
     size_t bytes = 0, touched = 0;
-    while (eofs < partitions) {
+    while (eofs < partitions && (wanted == 0 || records < wanted)) {
         long n = p_rd_kafka_consume_batch_queue(q, 1000, msgs, 1000);
         for (long i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
