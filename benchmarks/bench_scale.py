@@ -75,7 +75,7 @@ def dump_part(records: int, partitions: int, bootstrap: str) -> list[tuple[str, 
     with tempfile.TemporaryDirectory() as tmp:
         secs, rss, cpu, _ = bench_dump.measured([sys.executable, "-m", "evkit.cli", "dump", "-b", bootstrap, "-o",
                                             f"{tmp}/ds", "-t", topic, "-q"])
-    rows.append(("evkit, local engine (default: 2 workers)", secs, rss, cpu, ""))
+    rows.append(("evkit, local engine (its default reader: native when built)", secs, rss, cpu, ""))
     jars = ",".join(str(p) for p in sorted(JARS.glob("*.jar")))
     with tempfile.TemporaryDirectory() as tmp:
         secs, rss, cpu, out = bench_dump.measured([sys.executable, "-c", SPARK_CHILD, bootstrap, f"{tmp}/ds", jars, topic])
