@@ -29,7 +29,8 @@ from .records import RECORD_SCHEMA
 # Arrow bytes a WriteQueue holds before the fetching thread waits for the writer: with librdkafka's
 # prefetch budget (cluster/connection.py) this bounds a dump's memory whatever the range.
 WRITE_QUEUE_BYTES = 64 * 1024 * 1024
-# zstd level of data files: 1 costs less CPU than 3 and, on the JSON events measured, writes files no larger (docs/dump.md).
+# zstd level of data files: 1 costs less CPU than 3 and, on the JSON events measured, writes files
+# no larger (docs/dump.md).
 ZSTD_LEVEL = 1
 
 
