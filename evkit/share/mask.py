@@ -56,6 +56,7 @@ class TopicRules:
     value: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     paths: tuple[tuple[str, str], ...] = ()
+    topic: str = ""
     _actions: dict = field(default_factory=dict, compare=False, repr=False)  # memo: names and paths repeat per record
 
     def header_action(self, name: str) -> str:
@@ -120,7 +121,7 @@ class MaskRules:
         headers = tuple((t[len("header:"):], a) for t, a in merged.items() if t.startswith("header:"))
         paths = tuple((t, a) for t, a in merged.items() if t.startswith("$"))
         return TopicRules(otherwise=merged.get("otherwise", "keep"), key=merged.get("key"), value=merged.get("value"),
-                          headers=headers, paths=paths)
+                          headers=headers, paths=paths, topic=topic)
 
     def uses_hash(self) -> bool:
         return any(a == "hash" for table in (self.defaults, *self.topics.values()) for a in table.values())
@@ -191,6 +192,7 @@ class Masker:
                 raise UsageError(f"the mask key has {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes "
                                  "(e.g. `openssl rand -hex 32 > mask.key`)")
         self.rules, self.key, self.placement_modulus = rules, key, placement_modulus
+        self.avro = None  # evkit mask: the dataset's stored schemas (mask_avro.AvroValues); None during a dump
         self._topics: dict[str, TopicRules] = {}
         self._hashes: dict[bytes, str] = {}  # per table: each distinct value hashed once
         self._pads = None  # HMAC's inner and outer SHA-256 states after the padded key (hashed())
@@ -309,15 +311,41 @@ class Masker:
                         self.walk_kept(child, child_path, rules)
         return node
 
+    def walk_avro(self, node, path: str, rules: TopicRules):
+        """A value decoded by fastavro, masked in place by the JSON walk's rules (records and maps are
+        dicts, arrays lists; a named type of a union with several is a (name, value) pair). Each action
+        is one the field's type can hold (mask_avro checked it): drop makes it null, strings are masked
+        as JSON strings, bytes as keys; with otherwise = keep only what a rule names or may name below
+        is visited."""
+        action = rules.path_action(path)
+        if isinstance(node, tuple):
+            masked = self.walk_avro(node[1], path, rules)
+            return None if masked is None else (node[0], masked)
+        if action is not None or not isinstance(node, (dict, list)):
+            action = action or rules.otherwise
+            if action == "drop":
+                return None
+            return self.bytes_value(node, action) if isinstance(node, bytes) else self.json_value(node, action)
+        kept = rules.otherwise == "keep"
+        if isinstance(node, dict):
+            children = rules.members(path, tuple(node)) if kept else [(name, rules.member(path, name)[0]) for name in node]
+            for name, child_path, *_ in children:
+                node[name] = self.walk_avro(node[name], child_path, rules)
+        else:
+            child_path, action, below = rules.member(path, "[*]")
+            if action is not None or below or not kept:
+                node[:] = [self.walk_avro(child, child_path, rules) for child in node]
+        return node
+
     def value(self, data: bytes | None, rules: TopicRules) -> bytes | None:
         if not data:
             return data
         try:  # json.loads detects the encoding: a value starting with `{` or `[` (not UTF-16/32) is UTF-8
             document = json.loads(data.decode("utf-8", "surrogatepass") if data[:1] in b"{[" and data[1:2] != b"\0" else data)
         except ValueError:
-            return self.bytes_value(data, rules.otherwise)
+            return self._no_document(data, rules)
         if not isinstance(document, (dict, list)):
-            return self.bytes_value(data, rules.otherwise)
+            return self._no_document(data, rules)
         masked = (self.walk_kept if rules.otherwise == "keep" else self.walk)(document, "$", rules)
         if masked is _MISSING:  # `"$" = "drop"`: as `value = "drop"`
             return None
@@ -326,6 +354,16 @@ class Masker:
             return text.encode()
         except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in the JSON): kept escaped, as it came
             return json.dumps(masked, separators=(",", ":")).encode()
+
+    def _no_document(self, data: bytes, rules: TopicRules) -> bytes:
+        """A value that is no JSON document, by `otherwise`. During a dump (no schemas yet) a value
+        framed by a Schema Registry under `$` rules is refused: masked whole it would ignore them, kept
+        it would leak the fields they mask."""
+        if self.avro is None and rules.paths and len(data) >= 5 and data[0] == 0:
+            raise UsageError(f"topic {rules.topic}: field rules ($...) cannot mask values framed by a Schema Registry "
+                             f"(schema id {int.from_bytes(data[1:5], 'big')}) during a dump, before their schemas are "
+                             "stored; dump without --mask into a new directory, then run `evkit mask DATASET --out DIR`")
+        return self.bytes_value(data, rules.otherwise)
 
     # --- tables --------------------------------------------------------------------------------
     def apply(self, table: pa.Table) -> pa.Table:
@@ -343,6 +381,8 @@ class Masker:
             key_action = rules.key or rules.otherwise
             if rules.value is not None:  # the value as a whole: by distinct value, in Arrow
                 values = self.column(table.column("value"), rules.value)
+            elif rules.paths and self.avro is not None and self.avro.schemas:  # Avro fields (mask_avro.py), JSON fields
+                values = self.avro.mask(table.column("value"), rules, self)
             else:  # JSON fields: each value parsed and walked
                 values = [self.value(v, rules) for v in table.column("value").to_pylist()]
             masked = record_table(topic=table.column("topic"), partition=table.column("partition"),
@@ -415,9 +455,15 @@ def mask(
     """Write a masked copy of the verified dataset `dataset` to the new directory `out`; return its
     manifests. Each run keeps its id and ranges; files are rewritten masked (their statistics and
     dictionaries hold only masked values) and the manifests record the rules and the key's
-    fingerprint. Manifests are written last: an interrupted mask leaves no dataset that verifies."""
+    fingerprint. Avro values framed by a stored schema are masked field by field (mask_avro.py), every
+    rule checked against their schemas first; the schemas are copied. Manifests are written last: an
+    interrupted mask leaves no dataset that verifies."""
+    import shutil
+
     from ..analysis.verify import load_dataset
+    from ..schemas.store import SCHEMAS_DIR, load_schemas
     from ..store.writer import PartitionFileWriter
+    from .mask_avro import AvroValues
     import pyarrow.parquet as pq
 
     masker = Masker(parse_rules(rules), read_key(key, key_file=key_file))
@@ -427,6 +473,9 @@ def mask(
     source = load_dataset(dataset, quiet=quiet)
     if masking_of(source.manifests) is not None:
         raise UsageError(f"{dataset} is already masked; mask the original dataset")
+    root = Path(source.root)
+    masker.avro = AvroValues(load_schemas(root))
+    masker.avro.check_dataset(root, source.manifests, masker)
     counts = [info.get("partition_count") or 1 for m in source.manifests for info in m.topics.values()]
     counts += [p.partition + 1 for m in source.manifests for p in m.partitions]
     masker.placement_modulus = placement_modulus(counts)
@@ -436,12 +485,14 @@ def mask(
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_identity(out, source.cluster_id)
+        if masker.avro.schemas:  # as stored (their sha256 is in the manifests): schemas hold no record's data
+            shutil.copytree(root / SCHEMAS_DIR, out / SCHEMAS_DIR)
         for manifest in source.manifests:
             partitions = []
             for part in manifest.partitions:
                 committed = []
                 for entry in part.files:
-                    table = pq.read_table(Path(source.root) / entry.path, schema=RECORD_SCHEMA)
+                    table = pq.read_table(root / entry.path, schema=RECORD_SCHEMA)
                     writer = PartitionFileWriter(out, part.topic, part.partition, entry.start, run_id=manifest.run_id,
                                                  schema=MASKED_SCHEMA)
                     writer.write(masker.apply(table))
