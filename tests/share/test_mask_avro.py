@@ -103,7 +103,7 @@ def write_raw(root, topic: str) -> None:
 @pytest.fixture(scope="module")
 def masked(tmp_path_factory):
     root = tmp_path_factory.mktemp("mask_avro")
-    for topic in ("bets", "payments"):  # apart: evkit's Avro decoder cannot read a union of two records (payments)
+    for topic in ("bets", "payments"):
         write_raw(root / f"raw-{topic}", topic)
         evkit.mask(root / f"raw-{topic}", out=root / f"masked-{topic}", rules=RULES, key=KEY, quiet=True)
     return root
