@@ -192,7 +192,7 @@ class Masker:
                 raise UsageError(f"the mask key has {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes "
                                  "(e.g. `openssl rand -hex 32 > mask.key`)")
         self.rules, self.key, self.placement_modulus = rules, key, placement_modulus
-        self.avro = None  # evkit mask: the dataset's stored schemas (mask_avro.AvroValues); None during a dump
+        self.framed = None  # evkit mask: the dataset's stored schemas (mask_framed.FramedValues); None during a dump
         self._topics: dict[str, TopicRules] = {}
         self._hashes: dict[bytes, str] = {}  # per table: each distinct value hashed once
         self._pads = None  # HMAC's inner and outer SHA-256 states after the padded key (hashed())
@@ -322,10 +322,7 @@ class Masker:
             masked = self.walk_avro(node[1], path, rules)
             return None if masked is None else (node[0], masked)
         if action is not None or not isinstance(node, (dict, list)):
-            action = action or rules.otherwise
-            if action == "drop":
-                return None
-            return self.bytes_value(node, action) if isinstance(node, bytes) else self.json_value(node, action)
+            return self.field_value(node, action or rules.otherwise)
         kept = rules.otherwise == "keep"
         if isinstance(node, dict):
             children = rules.members(path, tuple(node)) if kept else [(name, rules.member(path, name)[0]) for name in node]
@@ -336,6 +333,13 @@ class Masker:
             if action is not None or below or not kept:
                 node[:] = [self.walk_avro(child, child_path, rules) for child in node]
         return node
+
+    def field_value(self, node, action: str):
+        """A decoded Avro or Protobuf field's value under an action its type can hold: None for drop,
+        bytes masked as keys are, anything else as JSON (a string gets the JSON text of the hash)."""
+        if action == "drop":
+            return None
+        return self.bytes_value(node, action) if isinstance(node, bytes) else self.json_value(node, action)
 
     def value(self, data: bytes | None, rules: TopicRules) -> bytes | None:
         if not data:
@@ -359,7 +363,7 @@ class Masker:
         """A value that is no JSON document, by `otherwise`. During a dump (no schemas yet) a value
         framed by a Schema Registry under `$` rules is refused: masked whole it would ignore them, kept
         it would leak the fields they mask."""
-        if self.avro is None and rules.paths and len(data) >= 5 and data[0] == 0:
+        if self.framed is None and rules.paths and len(data) >= 5 and data[0] == 0:
             raise UsageError(f"topic {rules.topic}: field rules ($...) cannot mask values framed by a Schema Registry "
                              f"(schema id {int.from_bytes(data[1:5], 'big')}) during a dump, before their schemas are "
                              "stored; dump without --mask into a new directory, then run `evkit mask DATASET --out DIR`")
@@ -381,8 +385,8 @@ class Masker:
             key_action = rules.key or rules.otherwise
             if rules.value is not None:  # the value as a whole: by distinct value, in Arrow
                 values = self.column(table.column("value"), rules.value)
-            elif rules.paths and self.avro is not None and self.avro.schemas:  # Avro fields (mask_avro.py), JSON fields
-                values = self.avro.mask(table.column("value"), rules, self)
+            elif rules.paths and self.framed is not None and self.framed.schemas:  # Avro, Protobuf and JSON fields
+                values = self.framed.mask(table.column("value"), rules, self)
             else:  # JSON fields: each value parsed and walked
                 values = [self.value(v, rules) for v in table.column("value").to_pylist()]
             masked = record_table(topic=table.column("topic"), partition=table.column("partition"),
@@ -463,7 +467,8 @@ def mask(
     from ..analysis.verify import load_dataset
     from ..schemas.store import SCHEMAS_DIR, load_schemas
     from ..store.writer import PartitionFileWriter
-    from .mask_avro import AvroValues
+    from .mask_avro import AvroSchema
+    from .mask_framed import FramedValues
     import pyarrow.parquet as pq
 
     masker = Masker(parse_rules(rules), read_key(key, key_file=key_file))
@@ -474,8 +479,8 @@ def mask(
     if masking_of(source.manifests) is not None:
         raise UsageError(f"{dataset} is already masked; mask the original dataset")
     root = Path(source.root)
-    masker.avro = AvroValues(load_schemas(root))
-    masker.avro.check_dataset(root, source.manifests, masker)
+    masker.framed = FramedValues(load_schemas(root), {"AVRO": AvroSchema})
+    masker.framed.check_dataset(root, source.manifests, masker)
     counts = [info.get("partition_count") or 1 for m in source.manifests for info in m.topics.values()]
     counts += [p.partition + 1 for m in source.manifests for p in m.partitions]
     masker.placement_modulus = placement_modulus(counts)
@@ -485,7 +490,7 @@ def mask(
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_identity(out, source.cluster_id)
-        if masker.avro.schemas:  # as stored (their sha256 is in the manifests): schemas hold no record's data
+        if masker.framed.schemas:  # as stored (their sha256 is in the manifests): schemas hold no record's data
             shutil.copytree(root / SCHEMAS_DIR, out / SCHEMAS_DIR)
         for manifest in source.manifests:
             partitions = []

@@ -18,7 +18,7 @@ import pyarrow as pa
 from google.protobuf import (any_pb2, descriptor_pb2, descriptor_pool, duration_pb2, empty_pb2,  # noqa: F401 - register
                              field_mask_pb2, json_format, message_factory, struct_pb2, timestamp_pb2, wrappers_pb2)
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from ...schemas.store import StoredSchema, referenced
 from .framing import PREFIX, Decoded, read_zigzag
@@ -45,6 +45,17 @@ def _file_proto(schema: StoredSchema) -> descriptor_pb2.FileDescriptorProto:
     except (binascii.Error, ValueError, DecodeError):
         raise ValueError(f"schema {schema.id} is not a serialized FileDescriptorProto (.proto text is not supported)") from None
     return proto
+
+
+def message_indexes(value: bytes) -> tuple[tuple[int, ...], int]:
+    """(the message indexes, where the payload starts) of a framed value: after the 5-byte prefix a
+    count and that many indexes (a count of 0: the first message type); IndexError where truncated."""
+    count, pos = read_zigzag(value, PREFIX)
+    indexes = [0] if count == 0 else []
+    for _ in range(count):
+        index, pos = read_zigzag(value, pos)
+        indexes.append(index)
+    return tuple(indexes), pos
 
 
 def _micros(message) -> int:
@@ -150,15 +161,21 @@ class Reader:
         add(main)
         self.file = pool.FindFileByName(main.name)
         self.converter = _Converter()
-        self.classes: dict[tuple[int, ...], tuple[type, pa.DataType]] = {}
+        self.classes: dict[tuple[int, ...], type] = {}
 
-    def _message(self, indexes: tuple[int, ...]) -> tuple[type, pa.DataType]:
+    def parsed(self, value: bytes) -> tuple[int, Message]:
+        """(where the payload starts, the message) of a framed value. IndexError (truncated indexes,
+        no message type at those indexes), DecodeError or RuntimeWarning where it does not decode."""
+        indexes, start = message_indexes(value)
+        return start, self.message_class(indexes).FromString(value[start:])
+
+    def message_class(self, indexes: tuple[int, ...]) -> type:
+        """The class of the message type that message indexes name; IndexError for none."""
         if indexes not in self.classes:
             descriptor = list(self.file.message_types_by_name.values())[indexes[0]]
             for index in indexes[1:]:
                 descriptor = descriptor.nested_types[index]
-            self.classes[indexes] = (message_factory.GetMessageClass(descriptor),
-                                     self.converter.arrow_type(descriptor))
+            self.classes[indexes] = message_factory.GetMessageClass(descriptor)
         return self.classes[indexes]
 
     def read(self, values: pa.Array) -> Decoded:
@@ -166,18 +183,13 @@ class Reader:
         failed = []
         for row, value in enumerate(values.to_pylist()):
             try:
-                count, pos = read_zigzag(value, PREFIX)
-                indexes = [0] if count == 0 else []
-                for _ in range(count):
-                    index, pos = read_zigzag(value, pos)
-                    indexes.append(index)
-                cls, kind = self._message(tuple(indexes))
-                message = cls.FromString(value[pos:])
+                message = self.parsed(value)[1]
             except (IndexError, DecodeError, RuntimeWarning):
                 failed.append(row)
                 continue
             name = message.DESCRIPTOR.full_name
-            rows.setdefault(name, ([], [], kind))
+            if name not in rows:
+                rows[name] = ([], [], self.converter.arrow_type(message.DESCRIPTOR))
             rows[name][0].append(row)
             rows[name][1].append(self.converter.value(message))
         return Decoded([(name, np.array(indices), pa.array(items, kind)) for name, (indices, items, kind) in rows.items()],
