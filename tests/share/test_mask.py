@@ -5,12 +5,14 @@ import hashlib
 import hmac
 import json
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 import evkit
 from evkit.partitioning.hashes import partition_keys
+from evkit.schemas.store import StoredSchema, write_schema
 from evkit.share.mask import MARKER, fingerprint
 from evkit.store.records import records_table
 from evkit.store.writer import write_records
@@ -119,6 +121,50 @@ def assert_nowhere(directory, secrets: list[bytes], kept: list[bytes]) -> None:
         for path, data in zip(files, contents):
             assert secret not in data, (secret, path)
         assert not any(secret in frame for frame in inflated), secret
+
+
+def mask_topics(root: Path, values: list[tuple[str, bytes | None]], schemas: list[StoredSchema], rules: dict) -> Path:
+    """Per topic of `values` (topic, value): `raw-<topic>`, its values (key user-17, partition 0) with
+    every schema stored, and `masked-<topic>`, masked with KEY; returns root."""
+    for topic in dict.fromkeys(t for t, _ in values):
+        write_topic(root / f"raw-{topic}", topic, [value for t, value in values if t == topic], schemas)
+        evkit.mask(root / f"raw-{topic}", out=root / f"masked-{topic}", rules=rules, key=KEY, quiet=True)
+    return root
+
+
+def write_topic(root: Path, topic: str, values: list[bytes | None], schemas: list[StoredSchema]) -> None:
+    rows = [{"topic": topic, "partition": 0, "offset": n, "timestamp": BASE_MS + n,
+             "key": b"user-17", "value": value, "headers": None} for n, value in enumerate(values)]
+    write_records(root, records_table(rows))
+    for schema in schemas:
+        write_schema(root, schema)
+
+
+def checks_alike(raw, masked, config: dict) -> list[str]:
+    """Assert that duplicate and schema_drift find on the masked dataset what they find on the raw one;
+    the checks that found something."""
+    def findings(dataset) -> list[tuple]:
+        report = evkit.check(dataset, config=config, checks="duplicate,schema_drift", quiet=True)
+        return [(f["check"], f["topic"], f["offsets"], f["facts"].get("changes")) for f in report.findings]
+
+    found = findings(raw)
+    assert findings(masked) == found
+    return sorted({f[0] for f in found})
+
+
+def decode_failures(dataset, config: dict, topic: str) -> list[tuple]:
+    """(offset, schema_id, reason) of the topic's values that did not decode."""
+    with evkit.open(dataset, config=config, quiet=True) as ds:
+        return ds.sql(f"SELECT \"offset\", schema_id, reason FROM decode_failures WHERE topic = '{topic}' "
+                      "ORDER BY \"offset\"").fetchall()
+
+
+def mask_cli(dataset, out, topic: str, rules: dict[str, str], directory) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `evkit mask` with one topic's rules and KEY as files in `directory`."""
+    (directory / "rules.toml").write_text(f"[topics.{topic}]\n" + "".join(f'"{t}" = "{a}"\n' for t, a in rules.items()))
+    (directory / "mask.key").write_bytes(KEY)
+    return run_cli("mask", str(dataset), "--out", str(out), "--rules", str(directory / "rules.toml"),
+                   "--key-file", str(directory / "mask.key"), "-q")
 
 
 def test_no_raw_value_survives_in_any_byte(masked):

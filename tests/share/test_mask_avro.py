@@ -13,13 +13,10 @@ import fastavro
 import pytest
 
 import evkit
-from evkit.schemas.store import StoredSchema, write_schema
+from evkit.schemas.store import StoredSchema
 from evkit.share.mask import MARKER
-from evkit.store.records import records_table
-from evkit.store.writer import write_records
-from share_cli import run_cli
 from support.dumping import dataset_rows, produce
-from test_mask import assert_nowhere
+from test_mask import assert_nowhere, checks_alike, decode_failures, mask_cli, mask_topics
 
 KEY = b"k" * 32
 BASE_MS = 1_764_000_000_000
@@ -90,23 +87,11 @@ def raw_values() -> list[tuple[str, bytes | None]]:
               for method in (("x.Card", {"number": "5500-0000"}), ("x.Transfer", {"iban": "DE89-3704", "number": "77-12"}))]]
 
 
-def write_raw(root, topic: str) -> None:
-    """The topic's raw values as a dataset with every schema stored."""
-    values = [value for t, value in raw_values() if t == topic]
-    rows = [{"topic": topic, "partition": 0, "offset": n, "timestamp": BASE_MS + n,
-             "key": b"user-17", "value": value, "headers": None} for n, value in enumerate(values)]
-    write_records(root, records_table(rows))
-    for schema_id, (subject, version, schema) in SCHEMAS.items():
-        write_schema(root, StoredSchema(schema_id, subject, version, "AVRO", json.dumps(schema)))
-
-
 @pytest.fixture(scope="module")
 def masked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mask_avro")
-    for topic in ("bets", "payments"):
-        write_raw(root / f"raw-{topic}", topic)
-        evkit.mask(root / f"raw-{topic}", out=root / f"masked-{topic}", rules=RULES, key=KEY, quiet=True)
-    return root
+    schemas = [StoredSchema(schema_id, subject, version, "AVRO", json.dumps(schema))
+               for schema_id, (subject, version, schema) in SCHEMAS.items()]
+    return mask_topics(tmp_path_factory.mktemp("mask_avro"), raw_values(), schemas, RULES)
 
 
 def masked_bet(n: int, **fields) -> dict:
@@ -139,20 +124,12 @@ def test_avro_fields_are_masked_exactly_behind_the_same_frame(masked):
 def test_checks_find_on_the_masked_dataset_what_they_find_on_the_raw_one(masked):
     config = {"topics": {"bets": {"value_format": "avro", "event_id": "$.id", "event_time": "$.placed_at"}}}
 
-    def findings(name: str) -> list[tuple]:
-        report = evkit.check(masked / name, config=config, checks="duplicate,schema_drift", quiet=True)
-        return [(f["check"], f["topic"], f["offsets"], f["facts"].get("changes")) for f in report.findings]
-
-    raw = findings("raw-bets")
-    assert sorted({f[0] for f in raw}) == ["duplicate", "schema_drift"]
-    assert findings("masked-bets") == raw
+    assert checks_alike(masked / "raw-bets", masked / "masked-bets", config) == ["duplicate", "schema_drift"]
     with evkit.open(masked / "masked-bets", config=config, quiet=True) as ds:
         assert ds.sql("SELECT event_id FROM events WHERE topic = 'bets' ORDER BY \"offset\"").fetchall() == [
             ("b0",), ("b1",), ("b0",), (None,), (None,), (None,), (None,), (None,), ("b8",), ("b9",)]
-        assert ds.sql("SELECT \"offset\", schema_id, reason FROM decode_failures WHERE topic = 'bets' "
-                      "ORDER BY \"offset\"").fetchall() == [(3, None, "wrong_magic_byte"), (4, 9, "unknown_schema_id"),
-                                                          (5, None, "wrong_magic_byte"),
-                                                          (7, None, "wrong_magic_byte")]
+    assert decode_failures(masked / "masked-bets", config, "bets") == [
+        (3, None, "wrong_magic_byte"), (4, 9, "unknown_schema_id"), (5, None, "wrong_magic_byte"), (7, None, "wrong_magic_byte")]
 
 
 def test_no_raw_avro_string_survives_in_any_byte(masked):
@@ -177,11 +154,8 @@ def test_no_raw_avro_string_survives_in_any_byte(masked):
                             "not drop"),
 ])
 def test_a_rule_the_field_cannot_hold_is_refused_before_anything_is_written(masked, tmp_path, rules, message):
-    (tmp_path / "rules.toml").write_text("[topics.bets]\n" + "".join(f'"{t}" = "{a}"\n' for t, a in rules.items()))
-    (tmp_path / "mask.key").write_bytes(KEY)
-    code, out, err = run_cli("mask", str(masked / "raw-bets"), "--out", str(tmp_path / "out"), "--rules",
-                             str(tmp_path / "rules.toml"), "--key-file", str(tmp_path / "mask.key"), "-q")
-    assert (code, out, err) == (2, "", f"evkit: error: mask rules, topic bets: {message}\n")
+    assert mask_cli(masked / "raw-bets", tmp_path / "out", "bets", rules, tmp_path) == (
+        2, "", f"evkit: error: mask rules, topic bets: {message}\n")
     assert not (tmp_path / "out").exists()
 
 
