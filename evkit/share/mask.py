@@ -92,6 +92,13 @@ class TopicRules:
                 self._actions["members", path, names] = plan
         return plan
 
+    def visited(self, path: str, names: tuple[str, ...]) -> list[tuple[str, str, str | None, bool]]:
+        """The members a walk of decoded fields visits, as `members` gives them: with otherwise = keep
+        those a rule names or may name below, else all."""
+        if self.otherwise == "keep":
+            return self.members(path, names)
+        return [(name, *self.member(path, name)) for name in names]
+
     def _below(self, path: str) -> bool:
         """Whether some path rule may name a path under `path`: its text up to its first `*` extends
         `path`, or (a pattern) `path` extends that text. It may say yes in vain, never no in vain."""
@@ -323,14 +330,12 @@ class Masker:
             return None if masked is None else (node[0], masked)
         if action is not None or not isinstance(node, (dict, list)):
             return self.field_value(node, action or rules.otherwise)
-        kept = rules.otherwise == "keep"
         if isinstance(node, dict):
-            children = rules.members(path, tuple(node)) if kept else [(name, rules.member(path, name)[0]) for name in node]
-            for name, child_path, *_ in children:
+            for name, child_path, *_ in rules.visited(path, tuple(node)):
                 node[name] = self.walk_avro(node[name], child_path, rules)
         else:
             child_path, action, below = rules.member(path, "[*]")
-            if action is not None or below or not kept:
+            if action is not None or below or rules.otherwise != "keep":
                 node[:] = [self.walk_avro(child, child_path, rules) for child in node]
         return node
 
@@ -459,9 +464,9 @@ def mask(
     """Write a masked copy of the verified dataset `dataset` to the new directory `out`; return its
     manifests. Each run keeps its id and ranges; files are rewritten masked (their statistics and
     dictionaries hold only masked values) and the manifests record the rules and the key's
-    fingerprint. Avro values framed by a stored schema are masked field by field (mask_avro.py), every
-    rule checked against their schemas first; the schemas are copied. Manifests are written last: an
-    interrupted mask leaves no dataset that verifies."""
+    fingerprint. Avro and Protobuf values framed by a stored schema are masked field by field
+    (mask_avro.py, mask_protobuf.py), every rule checked against their schemas first; the schemas
+    are copied. Manifests are written last: an interrupted mask leaves no dataset that verifies."""
     import shutil
 
     from ..analysis.verify import load_dataset
@@ -469,6 +474,7 @@ def mask(
     from ..store.writer import PartitionFileWriter
     from .mask_avro import AvroSchema
     from .mask_framed import FramedValues
+    from .mask_protobuf import ProtobufSchema
     import pyarrow.parquet as pq
 
     masker = Masker(parse_rules(rules), read_key(key, key_file=key_file))
@@ -479,7 +485,7 @@ def mask(
     if masking_of(source.manifests) is not None:
         raise UsageError(f"{dataset} is already masked; mask the original dataset")
     root = Path(source.root)
-    masker.framed = FramedValues(load_schemas(root), {"AVRO": AvroSchema})
+    masker.framed = FramedValues(load_schemas(root), {"AVRO": AvroSchema, "PROTOBUF": ProtobufSchema})
     masker.framed.check_dataset(root, source.manifests, masker)
     counts = [info.get("partition_count") or 1 for m in source.manifests for info in m.topics.values()]
     counts += [p.partition + 1 for m in source.manifests for p in m.partitions]
