@@ -17,6 +17,7 @@ from evkit.schemas.store import StoredSchema
 from evkit.share.mask import MARKER
 from support.dumping import dataset_rows, produce
 from test_mask import assert_nowhere, checks_alike, decode_failures, mask_cli, mask_topics
+from test_mask import h as hashed
 
 KEY = b"k" * 32
 BASE_MS = 1_764_000_000_000
@@ -109,7 +110,8 @@ def test_avro_fields_are_masked_exactly_behind_the_same_frame(masked):
     assert decoded(values[0]) == (b"\x00\x00\x00\x00\x03", masked_bet(0))
     assert decoded(values[1]) == (b"\x00\x00\x00\x00\x03", masked_bet(1, photo=MARKER.encode()))
     assert values[2] == values[0]  # equal values stay equal
-    assert values[3:8] == [MARKER.encode(),  # corrupt: redacted whole, never kept raw (otherwise = keep)
+    corrupt = framed(3, bet(3))[:-3]
+    assert values[3:8] == [hashed(corrupt),  # corrupt, otherwise = keep: hashed whole (distinct stays distinct), never raw
                            b"\x00\x00\x00\x00\x09opaque",  # no stored schema: `otherwise` (keep), as before
                            json.dumps({"id": "j1", "user_id": h("user-17")}, separators=(",", ":")).encode(), None, b""]
     assert decoded(values[8]) == (b"\x00\x00\x00\x00\x05", {**masked_bet(8), "channel": "kiosk"})

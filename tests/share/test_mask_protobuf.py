@@ -18,6 +18,7 @@ from evkit.schemas.store import StoredSchema
 from evkit.share.mask import MARKER
 from support.dumping import dataset_rows
 from test_mask import assert_nowhere, checks_alike, decode_failures, mask_cli, mask_topics, write_topic
+from test_mask import h as hashed
 
 KEY = b"k" * 32
 BASE_MS = 1_764_000_000_000
@@ -155,7 +156,8 @@ def test_protobuf_fields_are_masked_exactly_behind_the_same_frame(masked):
         1, email=None, nickname=None, card_payment=None)
     assert parsed(values[1], b"\x00\x00\x00\x00\x07" + FIRST_LONG).WhichOneof("method") is None
     assert values[2] == values[0]  # equal values stay equal
-    assert values[3:7] == [MARKER.encode(),  # corrupt: redacted whole (otherwise = keep), never kept raw
+    corrupt = raw_values()[3][1]
+    assert values[3:7] == [hashed(corrupt),  # corrupt, otherwise = keep: hashed whole (distinct stays distinct), never raw
                            json.dumps({"id": "j1", "user_id": h("user-17")}, separators=(",", ":")).encode(), None, b""]
     assert parsed(values[7], b"\x00\x00\x00\x00\x08" + FIRST) == masked_bet(8, 8, channel="kiosk")  # the unknown field removed
     assert values[7] == framed(8, FIRST, masked_bet(8, 8, channel="kiosk").SerializeToString(deterministic=True))
@@ -213,7 +215,8 @@ def test_a_schema_that_declares_extensions_has_its_values_masked_whole(tmp_path)
     schema = StoredSchema(12, "notes-value", 1, "PROTOBUF", base64.b64encode(proto.SerializeToString()).decode())
     write_topic(tmp_path / "raw", "notes", [framed(12, FIRST, b"\x0a\x02n1\xa2\x06\x08ext-text")], [schema])
     evkit.mask(tmp_path / "raw", out=tmp_path / "masked", rules={"defaults": {"$.id": "keep"}}, key=KEY, quiet=True)
-    assert [r["value"] for r in dataset_rows(tmp_path / "masked")] == [MARKER.encode()]
+    assert [r["value"] for r in dataset_rows(tmp_path / "masked")] == [
+        hashed(framed(12, FIRST, b"\x0a\x02n1\xa2\x06\x08ext-text"))]  # otherwise = keep: hashed whole
 
 
 def test_a_required_field_cannot_be_dropped(tmp_path):
