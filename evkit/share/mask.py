@@ -364,15 +364,32 @@ class Masker:
         except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in the JSON): kept escaped, as it came
             return json.dumps(masked, separators=(",", ":")).encode()
 
-    def _no_document(self, data: bytes, rules: TopicRules) -> bytes:
-        """A value that is no JSON document, by `otherwise`. During a dump (no schemas yet) a value
-        framed by a Schema Registry under `$` rules is refused: masked whole it would ignore them, kept
-        it would leak the fields they mask."""
-        if self.framed is None and rules.paths and len(data) >= 5 and data[0] == 0:
+    def _no_document(self, data: bytes, rules: TopicRules) -> bytes | None:
+        """A value that is no JSON document, by `otherwise`. A value framed by a Schema Registry under
+        `$` rules (Avro and Protobuf of a stored schema do not come here): a JSON document behind the
+        frame (JSON Schema) is walked and keeps its frame; any other is `unreadable`. During a dump
+        (no schemas yet) such a value is refused: masked whole it would ignore the rules, kept it
+        would leak the fields they mask."""
+        if not (rules.paths and len(data) >= 5 and data[0] == 0):
+            return self.bytes_value(data, rules.otherwise)
+        if self.framed is None:
             raise UsageError(f"topic {rules.topic}: field rules ($...) cannot mask values framed by a Schema Registry "
                              f"(schema id {int.from_bytes(data[1:5], 'big')}) during a dump, before their schemas are "
                              "stored; dump without --mask into a new directory, then run `evkit mask DATASET --out DIR`")
-        return self.bytes_value(data, rules.otherwise)
+        if data[5:6] in (b"{", b"["):
+            masked = self.value(data[5:], rules)
+            return None if masked is None else data[:5] + masked
+        return self.unreadable(data, rules)
+
+    def unreadable(self, data: bytes, rules: TopicRules) -> bytes | None:
+        """A framed value whose fields the `$` rules cannot reach (a payload that does not decode, a
+        schema not stored or not readable), masked whole by `otherwise`. Where that is keep it is never
+        kept raw: it is hashed whole, so equal values stay equal and distinct ones distinct (the
+        duplicate checks judge them as on the raw dump), and the hash, framed by nothing, can never
+        decode by chance (the decoder counts it as `wrong_magic_byte`); redacted when no key was given."""
+        if rules.otherwise != "keep":
+            return self.bytes_value(data, rules.otherwise)
+        return self.bytes_value(data, "hash" if self.key is not None else "redact")
 
     # --- tables --------------------------------------------------------------------------------
     def apply(self, table: pa.Table) -> pa.Table:

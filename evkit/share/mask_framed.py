@@ -65,11 +65,11 @@ class FramedSchema:
 
     def masked(self, data: bytes, rules: TopicRules, masker: Masker) -> bytes | None:
         """The framed value with its fields masked, behind the same frame bytes; a payload that does
-        not decode is masked whole (`undecodable`)."""
+        not decode is masked whole (`Masker.unreadable`)."""
         try:
             frame, decoded = self.decoded(data)
         except CorruptPayload:
-            return undecodable(data, rules, masker)
+            return masker.unreadable(data, rules)
         if rules.path_action("$") == "drop":
             return None
         return data[:frame] + self.encoded(decoded, rules, masker)
@@ -80,16 +80,6 @@ class FramedSchema:
         if action not in allowed:
             raise UsageError(f"mask rules, topic {topic}: {path} is {self.format} {type_name} (schema id {self.id}), "
                              f"which allows {', '.join(allowed)}, not {action}{' (otherwise)' if from_otherwise else ''}")
-
-
-def undecodable(data: bytes, rules: TopicRules, masker: Masker) -> bytes | None:
-    """A framed value whose payload does not decode, masked whole by `otherwise`. Where that is keep it
-    is never kept raw: it is hashed whole, so equal values stay equal and distinct ones distinct (the
-    duplicate checks judge them as on the raw dump), and the hash, framed by nothing, can never
-    decode by chance (the decoder counts it as `wrong_magic_byte`); redacted when no key was given."""
-    if rules.otherwise != "keep":
-        return masker.bytes_value(data, rules.otherwise)
-    return masker.bytes_value(data, "hash" if masker.key is not None else "redact")
 
 
 class FramedValues:

@@ -4,6 +4,8 @@ and rules, and on a whole dataset masked each way."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -66,8 +68,6 @@ def test_a_dataset_masked_by_either_walk_is_the_same(tmp_path, monkeypatch):
 def test_hash_is_hmac_sha256_for_any_key_length():
     """Masker.hashed computes HMAC from copied SHA-256 states: the same as hmac for short, block-long
     and long (hashed first) keys; a pickled masker hashes alike."""
-    import hashlib
-    import hmac
     import pickle
 
     for key in (b"s" * 16, b"b" * 64, b"l" * 100):
@@ -83,3 +83,19 @@ def test_a_rule_on_the_whole_document():
     for action, expected in (("drop", None), ("redact", b'"[redacted]"'), ("keep", b'{"a":1}')):
         m, topic = masker({"$": action})
         assert (m.value(b'{"a": 1}', topic), m.value(b"text", topic)) == (expected, b"text")
+
+
+def test_framed_values_no_stored_schema_reaches_under_field_rules():
+    """In `evkit mask` (stored schemas known), a JSON document behind a registry frame (JSON Schema) is
+    walked and keeps its frame; a framed payload no rule can see into is hashed whole, never kept raw;
+    a value that is not framed is left to `otherwise` as before."""
+    from evkit.share.mask_framed import FramedValues
+
+    m, topic = masker({"$.user_id": "hash"})
+    m.framed = FramedValues({}, {})
+    frame = b"\x00\x00\x00\x00\x0c"
+    user = hmac.new(KEY, b"user-17", hashlib.sha256).hexdigest()[:32].encode()
+    assert m.value(frame + b'{"user_id": "user-17", "n": 1}', topic) == frame + b'{"user_id":"' + user + b'","n":1}'
+    opaque = frame + b"\x02user-17"
+    assert m.value(opaque, topic) == hmac.new(KEY, opaque, hashlib.sha256).hexdigest()[:32].encode()
+    assert m.value(b"user-17 logged in", topic) == b"user-17 logged in"
