@@ -4,6 +4,7 @@ verified, and reading only the objects a query needs (bytes fetched, measured)."
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pyarrow as pa
@@ -204,6 +205,31 @@ def test_a_query_on_one_topic_fetches_none_of_the_other_topics_objects(bootstrap
     fetched = sum(counting.read.values())
     print(f"\nS3 bytes fetched for one topic's timeline: {fetched} of {sum(sizes.values())} stored")
     assert fetched < sum(size for key, size in sizes.items() if f"/topic={a}/" in key) * 2
+
+
+def test_a_time_filter_fetches_no_column_data_of_an_object_outside_it(bootstrap, make_topic, s3_url, monkeypatch):
+    """Row-group statistics prune by time on S3 as on disk: of an object whose records all fall before
+    the filter, DuckDB fetches the footer it judges by (16 KiB from the end) and none of its values."""
+    topic = make_topic(partitions=2, prefix="s3-time")
+    produce(bootstrap, topic, [{"key": b"k", "value": os.urandom(20_000), "partition": p, "timestamp": BASE_TS + t * 1000}
+                               for p, first in ((0, 0), (1, 100)) for t in range(first, first + 10)])
+    evkit.dump(bootstrap=bootstrap, out=s3_url, topics=[topic], quiet=True)
+    real = ObjectPath.from_uri(s3_url).fs
+    counting = _Counting(real)
+    monkeypatch.setattr(store_fs, "_filesystem", lambda query: pafs.PyFileSystem(counting))
+    (early, early_size), (late, late_size) = sorted(
+        (info.path, info.size) for info in real.get_file_info(pafs.FileSelector(ObjectPath.from_uri(s3_url).key,
+                                                                                  recursive=True))
+        if info.path.endswith(".parquet"))
+
+    with evkit.open(s3_url) as ds:
+        counting.read.clear()
+        assert ds.sql(f"SELECT count(*), sum(octet_length(value)) FROM records WHERE timestamp >= epoch_ms({BASE_TS + 100_000})"
+                      ).fetchall() == [(10, 200_000)]
+    assert "/partition=0/" in early and late_size > 200_000 and early_size > 200_000
+    assert counting.read[late] >= 200_000  # the values read
+    assert counting.read.get(early, 0) < 20_000  # less than one record's value: the footer and its tail only
+    print(f"\nS3 bytes fetched of the object outside the time filter: {counting.read.get(early, 0)} of {early_size}")
 
 
 def test_bad_s3_locations_are_one_line_errors(s3_endpoint, s3_url, tmp_path, capsys):
