@@ -168,12 +168,10 @@ class Reader:
         return Decoded([("", np.array(good, np.int64), pa.array(texts, pa.string()))] if good else [], failed)
 
     def read(self, values: pa.Array) -> Decoded:
-        if self.json_text:
-            return self._json_texts(values)
-        decoded = self._block(values)
+        decoded = None if self.json_text else self._block(values)
         if decoded is not None:
             return Decoded([("", np.arange(len(values)), decoded)])
-        if self.json_text:  # polars-avro panicked on the schema
+        if self.json_text:  # a schema polars-avro cannot read (found before, or by its panic just now)
             return self._json_texts(values)
         good = np.array([self._decoded(v) is not _CORRUPT for v in values.to_pylist()], bool)
         indices = np.flatnonzero(good)
